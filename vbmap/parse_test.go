@@ -1,0 +1,166 @@
+package vbmap
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestParseRejects(t *testing.T) {
+	tests := []struct {
+		file    string
+		opts    ParseOptions
+		wantIs  error
+		wantMsg string
+	}{
+		{"bad/ketama.json", ParseOptions{}, ErrMemcachedBucket, `vbmap: nodeLocator: memcached buckets are not supported`},
+		{"bad/unknown-hash.json", ParseOptions{}, ErrInvalidConfig, `vbmap: vBucketServerMap.hashAlgorithm: unknown hash algorithm "MD5"`},
+		{"bad/empty-map.json", ParseOptions{}, ErrInvalidConfig, `vbmap: vBucketServerMap.vBucketMap: empty (no vBuckets)`},
+		{"bad/index-out-of-range.json", ParseOptions{}, ErrInvalidConfig, `vbmap: vBucketServerMap.vBucketMap[17][0]: index 5 outside serverList (3 entries)`},
+		{"bad/index-negative.json", ParseOptions{}, ErrInvalidConfig, `vbmap: vBucketServerMap.vBucketMap[900][1]: index -2 outside serverList (3 entries)`},
+		{"bad/forward-out-of-range.json", ParseOptions{}, ErrInvalidConfig, `vbmap: vBucketServerMap.vBucketMapForward[3][2]: index 3 outside serverList (3 entries)`},
+		{"bad/forward-short.json", ParseOptions{}, ErrInvalidConfig, `vbmap: vBucketServerMap.vBucketMapForward: 64 entries, want 128`},
+		{"bad/empty-serverlist.json", ParseOptions{}, ErrInvalidConfig, `vbmap: vBucketServerMap.serverList: empty`},
+		{"bad/serverlist-no-port.json", ParseOptions{}, ErrInvalidConfig, `vbmap: vBucketServerMap.serverList[1]: "127.0.0.1" is not host:port`},
+		{"bad/no-servermap.json", ParseOptions{}, ErrInvalidConfig, `vbmap: vBucketServerMap: missing`},
+		{"bad/empty-row.json", ParseOptions{}, ErrInvalidConfig, `vbmap: vBucketServerMap.vBucketMap[4]: empty`},
+		{"bad/bad-port.json", ParseOptions{}, ErrInvalidConfig, `vbmap: nodesExt[1].services.kv: invalid port 70000`},
+		{"bad/truncated.json", ParseOptions{Host: "h"}, ErrInvalidConfig, `vbmap: malformed config JSON: unexpected end of JSON input`},
+		{"bad/not-object.json", ParseOptions{}, ErrInvalidConfig, `vbmap: malformed config JSON: json: cannot unmarshal array`},
+		{"bad/string-index.json", ParseOptions{}, ErrInvalidConfig, `vbmap: malformed config JSON: json: cannot unmarshal string`},
+		// $HOST with nothing to replace it by.
+		{"terse-host.json", ParseOptions{}, ErrInvalidConfig, `vbmap: vBucketServerMap.serverList[0]: "$HOST:11210" uses $HOST but the source host is unknown`},
+		{"memcached-static.json", ParseOptions{Network: "internal"}, ErrInvalidConfig, `unknown network "internal"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			m, err := Parse(readTestdata(t, tt.file), tt.opts)
+			if err == nil {
+				t.Fatalf("Parse(%s) = map with %d vBuckets, want error", tt.file, m.NumVBuckets())
+			}
+			if !errors.Is(err, tt.wantIs) {
+				t.Errorf("Parse(%s) error %q: errors.Is(%v) = false", tt.file, err, tt.wantIs)
+			}
+			if !strings.Contains(err.Error(), tt.wantMsg) {
+				t.Errorf("Parse(%s) error\n got: %s\nwant containing: %s", tt.file, err, tt.wantMsg)
+			}
+		})
+	}
+}
+
+func TestParseInline(t *testing.T) {
+	tests := []struct {
+		name    string
+		config  string
+		wantErr string // "" = accepted
+	}{
+		{"empty", ``, "vbmap: empty config"},
+		{"whitespace", " \n\t", "vbmap: empty config"},
+		{"null", `null`, "vbmap: vBucketServerMap: missing"},
+		{"unknown locator", `{"nodeLocator":"consistent","vBucketServerMap":{"serverList":["a:1"],"vBucketMap":[[0]]}}`, `vbmap: nodeLocator: unknown locator "consistent"`},
+		{"negative rev", `{"rev":-1,"vBucketServerMap":{"serverList":["a:1"],"vBucketMap":[[0]]}}`, "vbmap: rev: negative (-1)"},
+		{"negative epoch", `{"rev":1,"revEpoch":-3,"vBucketServerMap":{"serverList":["a:1"],"vBucketMap":[[0]]}}`, "vbmap: revEpoch: negative (-3)"},
+		{"negative replicas", `{"vBucketServerMap":{"numReplicas":-1,"serverList":["a:1"],"vBucketMap":[[0]]}}`, "vbmap: vBucketServerMap.numReplicas: negative (-1)"},
+		{"port zero", `{"vBucketServerMap":{"serverList":["a:0"],"vBucketMap":[[0]]}}`, `vbmap: vBucketServerMap.serverList[0]: "a:0" has an invalid port`},
+		{"empty host", `{"vBucketServerMap":{"serverList":[":11210"],"vBucketMap":[[0]]}}`, `vbmap: vBucketServerMap.serverList[0]: ":11210" has an empty host`},
+		{"trailing garbage", `{"vBucketServerMap":{"serverList":["a:1"],"vBucketMap":[[0]]}} x`, "vbmap: malformed config JSON"},
+		{"rev too big", `{"rev":99999999999999999999,"vBucketServerMap":{"serverList":["a:1"],"vBucketMap":[[0]]}}`, "vbmap: malformed config JSON"},
+		{"lowercase crc", `{"vBucketServerMap":{"hashAlgorithm":"crc","serverList":["a:1"],"vBucketMap":[[0]]}}`, ""},
+		{"no hash algorithm", `{"vBucketServerMap":{"serverList":["a:1"],"vBucketMap":[[0]]}}`, ""},
+		{"all -1 row", `{"vBucketServerMap":{"serverList":["a:1"],"vBucketMap":[[-1,-1],[0,-1]]}}`, ""},
+		{"one vbucket", `{"vBucketServerMap":{"serverList":["a:1"],"vBucketMap":[[0]]}}`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := Parse([]byte(tt.config), ParseOptions{})
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("Parse: %v, want accepted", err)
+				}
+				checkInvariants(t, m)
+				return
+			}
+			if err == nil {
+				t.Fatalf("Parse accepted, want error %q", tt.wantErr)
+			}
+			if !strings.Contains(err.Error(), tt.wantErr) || !errors.Is(err, ErrInvalidConfig) {
+				t.Fatalf("Parse error %q (Is ErrInvalidConfig: %v), want containing %q", err, errors.Is(err, ErrInvalidConfig), tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestParseTooManyVBuckets(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`{"vBucketServerMap":{"serverList":["a:1"],"vBucketMap":[`)
+	for i := range MaxVBuckets + 1 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("[0]")
+	}
+	b.WriteString("]}}")
+	_, err := Parse([]byte(b.String()), ParseOptions{})
+	want := "vbmap: vBucketServerMap.vBucketMap: 65537 vBuckets, more than the maximum 65536"
+	if err == nil || err.Error() != want {
+		t.Fatalf("Parse error = %v, want %q", err, want)
+	}
+}
+
+func TestParseUnversioned(t *testing.T) {
+	m, err := Parse(readTestdata(t, "memcached-static.json"), ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Versioned() {
+		t.Errorf("Versioned() = true for a config without rev, want false")
+	}
+	if got, want := m.Revision(), (Revision{}); got != want {
+		t.Errorf("Revision() = %v, want %v", got, want)
+	}
+	if got, want := m.Bucket(), "cache"; got != want {
+		t.Errorf("Bucket() = %q, want %q", got, want)
+	}
+}
+
+// The $HOST placeholder takes the source host, bracketed when IPv6, in every
+// place it occurs.
+func TestParseHostReplacement(t *testing.T) {
+	const cfg = `{"rev":1,"vBucketServerMap":{"serverList":["$HOST:11210"],"vBucketMap":[[0]]},
+		"nodesExt":[{"hostname":"$HOST","services":{"kv":11210,"mgmt":8091}}]}`
+	tests := []struct {
+		host, wantAddr, wantMgmt string
+	}{
+		{"10.0.0.7", "10.0.0.7:11210", "http://10.0.0.7:8091"},
+		{"10.0.0.7:8091", "10.0.0.7:11210", "http://10.0.0.7:8091"},
+		{"node1.example.com", "node1.example.com:11210", "http://node1.example.com:8091"},
+		{"::1", "[::1]:11210", "http://[::1]:8091"},
+		{"[::1]:8091", "[::1]:11210", "http://[::1]:8091"},
+		{"[fd00::7]", "[fd00::7]:11210", "http://[fd00::7]:8091"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.host, func(t *testing.T) {
+			m, err := Parse([]byte(cfg), ParseOptions{Host: tt.host})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := m.Nodes()[0]; got.Addr != tt.wantAddr || got.MgmtURL != tt.wantMgmt {
+				t.Errorf("node = %+v, want Addr %q MgmtURL %q", got, tt.wantAddr, tt.wantMgmt)
+			}
+		})
+	}
+}
+
+func TestConfigErrorUnwrap(t *testing.T) {
+	_, err := Parse(readTestdata(t, "bad/ketama.json"), ParseOptions{})
+	var ce *ConfigError
+	if !errors.As(err, &ce) {
+		t.Fatalf("error %T %v is not a *ConfigError", err, err)
+	}
+	if ce.Field != "nodeLocator" {
+		t.Errorf("Field = %q, want nodeLocator", ce.Field)
+	}
+	if !errors.Is(err, ErrInvalidConfig) || !errors.Is(err, ErrMemcachedBucket) {
+		t.Errorf("errors.Is: invalid=%v memcached=%v, want both true", errors.Is(err, ErrInvalidConfig), errors.Is(err, ErrMemcachedBucket))
+	}
+}

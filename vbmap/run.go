@@ -1,0 +1,214 @@
+package vbmap
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/url"
+	"time"
+)
+
+// errNoStream: both streaming endpoints answered 404.
+var errNoStream = errors.New("vbmap: streaming endpoints not found")
+
+// Run loads the map and keeps it fresh until ctx is done, then returns nil.
+//
+// With Seeds it follows the streaming endpoint of one seed or node at a time
+// (polling when streaming is unavailable) and, when that fails, moves to the
+// next one of the rotation after a jittered exponential backoff. Before the
+// first map is applied, if every seed in a row answers 401/403 or 404 (wrong
+// credentials or bucket), Run gives up and returns those errors; unreachable
+// seeds are retried forever.
+//
+// With MapFile it loads the file (an error is returned at once) and waits for
+// ctx. Run must not be called again while running.
+func (s *Source) Run(ctx context.Context) error {
+	if !s.running.CompareAndSwap(false, true) {
+		return errors.New("vbmap: Source.Run called twice")
+	}
+	defer s.running.Store(false)
+	if s.o.MapFile != "" {
+		m, err := s.loadFile(OriginStatic)
+		if err != nil {
+			return err
+		}
+		if _, err := s.apply(m, true); err != nil {
+			return fmt.Errorf("map file %s: %w", s.o.MapFile, err)
+		}
+		<-ctx.Done()
+		return nil
+	}
+	if s.ownHTTP {
+		defer s.client.CloseIdleConnections()
+	}
+	var (
+		failures  int
+		permanent []error // consecutive 401/404 answers before the first map
+	)
+	for ctx.Err() == nil {
+		base := s.nextCandidate()
+		start := time.Now()
+		delivered, err := s.follow(ctx, base)
+		if ctx.Err() != nil {
+			break
+		}
+		if delivered && time.Since(start) >= s.o.MaxBackoff {
+			failures = 0
+		}
+		s.log.Warn("cluster config source failed, will retry", "url", base.String(), "err", err)
+		if s.cur.Load() == nil && (errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrNoBucket)) {
+			permanent = append(permanent, err)
+			if len(permanent) >= len(s.seeds) {
+				return fmt.Errorf("vbmap: no seed serves bucket %q: %w", s.o.Bucket, errors.Join(permanent...))
+			}
+		} else {
+			permanent = permanent[:0]
+		}
+		if !sleep(ctx, backoff(s.o.MinBackoff, s.o.MaxBackoff, failures)) {
+			break
+		}
+		failures++
+	}
+	return nil
+}
+
+// follow streams configs from base, or polls it when streaming is
+// unavailable, until an error. delivered reports whether any config was
+// received.
+func (s *Source) follow(ctx context.Context, base *url.URL) (delivered bool, err error) {
+	delivered, err = s.stream(ctx, base)
+	if !errors.Is(err, errNoStream) {
+		return delivered, err
+	}
+	s.log.Info("streaming unavailable, polling", "url", base.String(), "interval", s.o.PollInterval)
+	f := &fetcher{s: s, base: base}
+	origin := OriginFetch
+	for {
+		m, u, err := f.fetch(ctx, origin)
+		if origin == OriginFetch && errors.Is(err, ErrNoBucket) {
+			err = s.noBucket(s.endpoint(base, pathStream), s.endpoint(base, pathStreamLegacy),
+				s.endpoint(base, pathTerse), s.endpoint(base, pathFull))
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				s.fetchErr(u, err)
+			}
+			return delivered, err
+		}
+		delivered = true
+		s.offerLocal(m, u)
+		origin = OriginPoll
+		if !sleep(ctx, s.o.PollInterval) {
+			return delivered, ctx.Err()
+		}
+	}
+}
+
+// stream reads configs from base's streaming endpoint until it ends.
+func (s *Source) stream(ctx context.Context, base *url.URL) (delivered bool, err error) {
+	u := s.endpoint(base, pathStream)
+	resp, err := s.get(ctx, u)
+	if errors.Is(err, errNotFound) {
+		legacy := s.endpoint(base, pathStreamLegacy)
+		resp, err = s.get(ctx, legacy)
+		if errors.Is(err, errNotFound) {
+			return false, fmt.Errorf("%w: 404 from %s, %s", errNoStream, u, legacy)
+		}
+		u = legacy
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			s.fetchErr(u, err)
+		}
+		return false, err
+	}
+	defer resp.Body.Close()
+	s.log.Debug("streaming cluster config", "url", u)
+	body := &capReader{r: resp.Body, max: s.o.MaxConfigBytes}
+	dec := json.NewDecoder(body)
+	opts := s.parseOptions(base, OriginStream)
+	for {
+		var raw json.RawMessage
+		err := dec.Decode(&raw)
+		if err != nil {
+			if ctx.Err() != nil {
+				return delivered, ctx.Err()
+			}
+			var syntax *json.SyntaxError
+			switch {
+			case err == io.EOF:
+				err = fmt.Errorf("stream %s: %w: closed by server", u, ErrUnreachable)
+			case errors.As(err, &syntax):
+				err = fmt.Errorf("stream %s: %w: malformed config JSON: %w", u, ErrInvalidConfig, err)
+			default:
+				err = fmt.Errorf("stream %s: %w: %w", u, ErrUnreachable, err)
+			}
+			s.fetchErr(u, err)
+			return delivered, err
+		}
+		body.n = 0
+		delivered = true
+		m, err := Parse(raw, opts)
+		if err != nil {
+			err = fmt.Errorf("stream %s: %w", u, err)
+			s.log.Warn("rejected cluster config, keeping the current map", "url", u, "err", err)
+			s.fetchErr(u, err)
+			continue
+		}
+		s.offerLocal(m, u)
+	}
+}
+
+// offerLocal applies a config fetched by the source itself, logging rejections.
+func (s *Source) offerLocal(m *Map, u string) {
+	if _, err := s.apply(m, false); err != nil {
+		s.log.Warn("rejected cluster config, keeping the current map", "url", u, "err", err)
+		s.fetchErr(u, err)
+	}
+}
+
+// capReader fails once more than max bytes are read without a reset; the
+// stream reader resets n after each config.
+type capReader struct {
+	r   io.Reader
+	n   int
+	max int
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	if c.n > c.max {
+		return 0, errTooLarge
+	}
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
+}
+
+// backoff returns the wait before retry number attempt (0-based): min
+// doubled per attempt, capped at max, with "equal jitter" (uniform in
+// [d/2, d]) so that proxies restarted together do not reconnect together.
+func backoff(min, max time.Duration, attempt int) time.Duration {
+	d := max
+	if attempt < 32 {
+		if x := min << attempt; x > 0 && x < max {
+			d = x
+		}
+	}
+	half := d / 2
+	return half + rand.N(d-half+1)
+}
+
+// sleep waits d or until ctx is done; it reports whether d elapsed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

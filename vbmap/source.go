@@ -1,0 +1,307 @@
+package vbmap
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults of SourceOptions.
+const (
+	DefaultPollInterval   = 10 * time.Second
+	DefaultMinBackoff     = 100 * time.Millisecond
+	DefaultMaxBackoff     = 10 * time.Second
+	DefaultFetchTimeout   = 10 * time.Second
+	DefaultMaxConfigBytes = 32 << 20
+)
+
+// SourceOptions configures a Source. The zero value of every field is usable;
+// Seeds (with Bucket) or MapFile must be set.
+type SourceOptions struct {
+	// Seeds are cluster manager URLs, "http(s)://host:8091". A seed without a
+	// scheme gets "http://", one without a port gets 8091 (18091 for https).
+	// Required unless MapFile is set.
+	Seeds []string
+	// MapFile is a static source: a config JSON file (same format as the
+	// cluster serves). Run loads it; Refresh re-reads it. Default "": use Seeds.
+	MapFile string
+	// Bucket is the bucket to follow. Required with Seeds; with MapFile it
+	// defaults to the file's "name".
+	Bucket string
+	// User and Password are sent with HTTP Basic auth. Empty User: no auth.
+	User, Password string
+	// Network selects node addresses: "default" (or ""), "external" or "auto".
+	Network string
+	// PollInterval is the interval between GETs when streaming is
+	// unavailable. Default 10s.
+	PollInterval time.Duration
+	// MinBackoff and MaxBackoff bound the jittered exponential backoff
+	// between reconnects. Defaults 100ms and 10s.
+	MinBackoff, MaxBackoff time.Duration
+	// FetchTimeout bounds one non-streaming GET (poll, fetch, Refresh).
+	// Default 10s.
+	FetchTimeout time.Duration
+	// MaxConfigBytes caps the size of one config read from the network.
+	// Default 32 MiB.
+	MaxConfigBytes int
+	// HTTPClient is used for all requests. Default nil: a client with dial,
+	// TLS-handshake and response-header timeouts and no overall timeout (so
+	// streams can stay open).
+	HTTPClient *http.Client
+	// Logger receives one line per event that matters. Default nil: discard.
+	Logger *slog.Logger
+	// OnFetchError is called for every failed request or rejected config with
+	// the URL tried (a metrics hook). Default nil: none.
+	OnFetchError func(url string, err error)
+}
+
+// Source keeps the current Map of one bucket fresh. Create it with
+// NewSource, start it with Run; Current is safe to call at any time from any
+// goroutine and never blocks.
+type Source struct {
+	o       SourceOptions
+	log     *slog.Logger
+	client  *http.Client
+	ownHTTP bool
+	seeds   []*url.URL
+
+	cur       atomic.Pointer[Map]
+	ready     chan struct{}
+	readyOnce sync.Once
+	running   atomic.Bool
+
+	applyMu sync.Mutex // serializes apply and the subscriber calls
+	subsMu  sync.Mutex
+	subs    []func(old, new *Map)
+
+	rotMu  sync.Mutex
+	rotIdx int // next candidate of the seed/node rotation
+}
+
+// NewSource validates o and returns a Source. It does no I/O.
+func NewSource(o SourceOptions) (*Source, error) {
+	switch o.Network {
+	case "", NetworkDefault, NetworkExternal, NetworkAuto:
+	default:
+		return nil, fmt.Errorf("vbmap: unknown network %q (want default, external or auto)", o.Network)
+	}
+	if o.MapFile == "" {
+		if len(o.Seeds) == 0 {
+			return nil, errors.New("vbmap: no seeds and no map file")
+		}
+		if o.Bucket == "" {
+			return nil, errors.New("vbmap: bucket name required with seeds")
+		}
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = DefaultPollInterval
+	}
+	if o.MinBackoff <= 0 {
+		o.MinBackoff = DefaultMinBackoff
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = DefaultMaxBackoff
+	}
+	if o.MaxBackoff < o.MinBackoff {
+		o.MaxBackoff = o.MinBackoff
+	}
+	if o.FetchTimeout <= 0 {
+		o.FetchTimeout = DefaultFetchTimeout
+	}
+	if o.MaxConfigBytes <= 0 {
+		o.MaxConfigBytes = DefaultMaxConfigBytes
+	}
+	s := &Source{o: o, log: o.Logger, client: o.HTTPClient, ready: make(chan struct{})}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if o.Bucket != "" {
+		s.log = s.log.With("bucket", o.Bucket)
+	}
+	if s.client == nil {
+		s.client = newHTTPClient()
+		s.ownHTTP = true
+	}
+	for _, seed := range o.Seeds {
+		u, err := parseSeed(seed)
+		if err != nil {
+			return nil, err
+		}
+		s.seeds = append(s.seeds, u)
+	}
+	return s, nil
+}
+
+// newHTTPClient returns a client fit for long-lived streams: bounded dial,
+// TLS handshake and header waits, TCP keep-alive, and no overall timeout.
+func newHTTPClient() *http.Client {
+	d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	return &http.Client{Transport: &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           d.DialContext,
+		TLSHandshakeTimeout:   5 * time.Second,
+		ResponseHeaderTimeout: 10 * time.Second,
+		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConnsPerHost:   2,
+	}}
+}
+
+// parseSeed normalizes a seed to scheme://host:port with no path.
+func parseSeed(seed string) (*url.URL, error) {
+	raw := strings.TrimSpace(seed)
+	if !strings.Contains(raw, "://") {
+		raw = "http://" + raw
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("vbmap: seed %q: %w", seed, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("vbmap: seed %q: scheme %q, want http or https", seed, u.Scheme)
+	}
+	if u.Hostname() == "" {
+		return nil, fmt.Errorf("vbmap: seed %q: no host", seed)
+	}
+	host := u.Host
+	if u.Port() == "" {
+		port := 8091
+		if u.Scheme == "https" {
+			port = 18091
+		}
+		host = joinHostPort(u.Hostname(), port)
+	}
+	return &url.URL{Scheme: u.Scheme, Host: host}, nil
+}
+
+// Current returns the current map, nil until the first config is applied.
+// It is one atomic load.
+func (s *Source) Current() *Map { return s.cur.Load() }
+
+// Ready returns a channel closed when the first map is applied.
+func (s *Source) Ready() <-chan struct{} { return s.ready }
+
+// Bucket returns the bucket followed: SourceOptions.Bucket, or for a static
+// source without one, the name in the current map.
+func (s *Source) Bucket() string {
+	if s.o.Bucket != "" {
+		return s.o.Bucket
+	}
+	if m := s.cur.Load(); m != nil {
+		return m.Bucket()
+	}
+	return ""
+}
+
+// Subscribe registers fn to be called after each applied change with the
+// previous map (nil for the first) and the new one. Calls are serial, in
+// apply order, outside any lock readers take. fn must not call Offer or
+// Refresh synchronously.
+func (s *Source) Subscribe(fn func(old, new *Map)) {
+	s.subsMu.Lock()
+	s.subs = append(s.subs, fn)
+	s.subsMu.Unlock()
+}
+
+// Offer parses a config received elsewhere, normally the body of a
+// NOT_MY_VBUCKET reply from node host ("host" or "host:port", which replaces
+// $HOST), and applies it if it is newer. An empty body returns (false, nil).
+func (s *Source) Offer(body []byte, host string) (applied bool, err error) {
+	if len(body) == 0 {
+		return false, nil
+	}
+	network := s.o.Network
+	if network == NetworkAuto {
+		if cur := s.cur.Load(); cur != nil {
+			network = cur.Network()
+		}
+	}
+	m, err := Parse(body, ParseOptions{Host: host, Network: network, Origin: OriginNMVB, Secure: s.secure()})
+	if err != nil {
+		return false, fmt.Errorf("config from node %s: %w", host, err)
+	}
+	return s.apply(m, false)
+}
+
+// secure reports whether management URLs learned from configs use https:
+// when the first seed does.
+func (s *Source) secure() bool {
+	return len(s.seeds) > 0 && s.seeds[0].Scheme == "https"
+}
+
+// apply makes m current when it is newer than the current map (see the
+// package doc for the ordering rules); force applies any map whose content
+// differs. Subscribers are called before apply returns.
+func (s *Source) apply(m *Map, force bool) (bool, error) {
+	if s.o.Bucket != "" && m.Bucket() != "" && m.Bucket() != s.o.Bucket {
+		return false, fmt.Errorf("%w: got %q, want %q", ErrBucketMismatch, m.Bucket(), s.o.Bucket)
+	}
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	old := s.cur.Load()
+	if !shouldApply(old, m, force) {
+		return false, nil
+	}
+	s.cur.Store(m)
+	s.readyOnce.Do(func() { close(s.ready) })
+	if old == nil || !old.SameRouting(m) {
+		s.log.Info("vbucket map applied", "rev", m.Revision().String(), "origin", m.Origin(),
+			"nodes", len(m.Nodes()), "vbuckets", m.NumVBuckets(), "rebalancing", m.HasForward())
+	} else {
+		s.log.Debug("vbucket map revision applied", "rev", m.Revision().String(), "origin", m.Origin())
+	}
+	s.subsMu.Lock()
+	subs := slices.Clone(s.subs)
+	s.subsMu.Unlock()
+	for _, fn := range subs {
+		fn(old, m)
+	}
+	return true, nil
+}
+
+// shouldApply decides whether next replaces cur.
+//   - nothing current: apply;
+//   - next unversioned (no rev): apply when its content differs;
+//   - cur unversioned, next versioned: apply;
+//   - both versioned: apply when next's (revEpoch, rev) is newer;
+//   - force: also apply whenever the content differs.
+func shouldApply(cur, next *Map, force bool) bool {
+	switch {
+	case cur == nil:
+		return true
+	case force || !next.Versioned():
+		return !cur.sameContent(next) || (next.Versioned() && next.Revision().Newer(cur.Revision()))
+	case !cur.Versioned():
+		return true
+	default:
+		return next.Revision().Newer(cur.Revision())
+	}
+}
+
+// fetchErr reports a failed request or rejected config to the log and hook.
+func (s *Source) fetchErr(u string, err error) {
+	if s.o.OnFetchError != nil {
+		s.o.OnFetchError(u, err)
+	}
+}
+
+// loadFile reads and parses the static map file.
+func (s *Source) loadFile(origin string) (*Map, error) {
+	data, err := os.ReadFile(s.o.MapFile)
+	if err != nil {
+		return nil, fmt.Errorf("vbmap: map file: %w", err)
+	}
+	m, err := Parse(data, ParseOptions{Network: s.o.Network, Origin: origin})
+	if err != nil {
+		return nil, fmt.Errorf("map file %s: %w", s.o.MapFile, err)
+	}
+	return m, nil
+}
