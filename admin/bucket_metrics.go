@@ -37,7 +37,7 @@ type BucketMetrics struct {
 	updated     prometheus.Gauge
 	updates     [len(mapOrigins)]prometheus.Counter
 
-	nodesMu sync.Mutex                                 // serializes writers of nodes
+	nodesMu sync.Mutex                                  // serializes writers of nodes
 	nodes   atomic.Pointer[map[string]*upstreamMetrics] // copy on write
 }
 
