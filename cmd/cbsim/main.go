@@ -1,0 +1,124 @@
+// Command cbsim runs a simulated Couchbase cluster on loopback addresses: a
+// cluster manager (HTTP) and a KV service (memcached binary protocol) per
+// node. See sim/README.md for the topology-change REST calls.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/vbproxy/vbproxy/sim"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "cbsim:", err)
+		os.Exit(1)
+	}
+}
+
+// config is the parsed command line.
+type config struct {
+	opts     sim.Options
+	logLevel slog.Level
+}
+
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	var cfg config
+	fs := flag.NewFlagSet("cbsim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	o := &cfg.opts
+	var buckets, level string
+	var replicas int
+	fs.IntVar(&o.Nodes, "nodes", 3, "number of nodes")
+	fs.StringVar(&o.HostBase, "host-base", "127.0.0.11", "address of node 0; node i listens on the address plus i")
+	fs.StringVar(&o.Host, "host", "", "put every node on this one address with distinct ports (overrides -host-base)")
+	fs.IntVar(&o.MgmtPort, "mgmt-port", 8091, "cluster manager port (with -host: node i uses port+i, 0 = ephemeral)")
+	fs.IntVar(&o.KVPort, "kv-port", 11210, "KV port (with -host: node i uses port+i, 0 = ephemeral)")
+	fs.StringVar(&buckets, "buckets", "default", "comma-separated bucket names")
+	fs.IntVar(&o.VBuckets, "vbuckets", 1024, "vBuckets per bucket")
+	fs.IntVar(&replicas, "replicas", 1, "replicas per vBucket (0-3)")
+	fs.StringVar(&o.User, "user", "Administrator", "cluster user (HTTP and KV SASL)")
+	fs.StringVar(&o.Password, "password", "password", "cluster password")
+	fs.BoolVar(&o.AllowFlush, "flush", false, "allow FLUSH on the buckets")
+	fs.StringVar(&o.ExternalHost, "external-host", "", "advertise alternateAddresses.external with this host")
+	fs.BoolVar(&o.NoAuth, "no-auth", false, "let KV clients use the first bucket without SASL (plain memcached clients)")
+	fs.IntVar(&o.RebalanceBatch, "rebalance-batch", 64, "vBuckets moved per config revision during a rebalance")
+	fs.DurationVar(&o.RebalanceDelay, "rebalance-delay", 0, "pause between rebalance batches (e.g. 500ms, to watch moves)")
+	fs.StringVar(&level, "log-level", "info", "log level: debug, info, warn, error")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if o.Nodes < 1 {
+		return cfg, fmt.Errorf("-nodes %d: need at least one node", o.Nodes)
+	}
+	if replicas < 0 || replicas > 3 {
+		return cfg, fmt.Errorf("-replicas %d: must be 0-3", replicas)
+	}
+	o.Replicas, o.NoReplicas = replicas, replicas == 0
+	for _, b := range strings.Split(buckets, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			o.Buckets = append(o.Buckets, b)
+		}
+	}
+	if len(o.Buckets) == 0 {
+		return cfg, fmt.Errorf("-buckets %q: no bucket name", buckets)
+	}
+	if o.Host != "" {
+		o.HostBase = ""
+	}
+	if err := cfg.logLevel.UnmarshalText([]byte(level)); err != nil {
+		return cfg, fmt.Errorf("-log-level %q: %w", level, err)
+	}
+	return cfg, nil
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+	cfg.opts.Logger = logger
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	c, err := sim.Start(cfg.opts)
+	if err != nil {
+		return err
+	}
+	printReady(stdout, c, cfg.opts)
+	<-ctx.Done()
+	logger.Info("shutting down")
+	done := make(chan error, 1)
+	go func() { done <- c.Close() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(10 * time.Second):
+		return errors.New("shutdown timed out after 10s")
+	}
+}
+
+func printReady(w io.Writer, c *sim.Cluster, o sim.Options) {
+	fmt.Fprintf(w, "cbsim ready: seed %s, buckets %s, user %s\n", c.SeedURL(), strings.Join(c.Buckets(), ","), o.User)
+	for _, n := range c.Nodes() {
+		fmt.Fprintf(w, "  %s  kv %s  mgmt %s\n", n.OTPName(), n.KVAddr(), n.MgmtURL())
+	}
+}
