@@ -1,7 +1,6 @@
 package vbmap
 
 import (
-	"hash/crc32"
 	"slices"
 )
 
@@ -70,7 +69,7 @@ func (m *Map) MgmtURLs() []string { return m.mgmtURLs }
 
 // VBucket returns the vBucket of key.
 func (m *Map) VBucket(key []byte) uint16 {
-	h := (crc32.ChecksumIEEE(key) >> 16) & 0x7fff
+	h := (checksumIEEE(key) >> 16) & 0x7fff
 	if m.mask != 0 || m.numVB == 1 {
 		return uint16(h & m.mask)
 	}
