@@ -1,0 +1,220 @@
+package proxy
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vbproxy/vbproxy/memcached"
+)
+
+// Client-side buffer sizes. The read buffer holds a deep pipeline of small
+// requests per read syscall; the write buffer batches their replies into one
+// write.
+const (
+	clientReadBuf  = 16 << 10
+	clientWriteBuf = 16 << 10
+)
+
+// session serves one client connection with two goroutines: the reader
+// parses, classifies and routes each request into the next slot of a bounded
+// ring, and the writer writes the slots' outcomes strictly in ring order. See
+// doc.go for the model.
+type session struct {
+	srv    *Server
+	cc     *clientConn
+	log    *slog.Logger
+	remote string // guarded by srv.mu (set once by sessionStarted)
+	local  string // guarded by srv.mu
+	since  time.Time
+
+	r     *memcached.Reader
+	w     *bufio.Writer
+	slots []*slot // ring; an entry is allocated the first time it is used
+	mask  uint64
+
+	head       atomic.Uint64 // slots issued by the reader (published after the slot is filled)
+	readDone   atomic.Bool   // the reader issues no more slots
+	tail       uint64        // slots written (writer only)
+	free       chan struct{} // one token per free slot: the reader waits here when the ring is full
+	wake       chan struct{} // capacity 1: a slot became done, or the reader ended
+	dead       chan struct{} // closed by the writer when the client cannot be written to
+	writerDone chan struct{}
+	retries    sync.WaitGroup // NOT_MY_VBUCKET retry goroutines in flight
+
+	authed    bool        // reader only: SASL succeeded (or is not required)
+	quitting  bool        // reader only: QUIT read, read no more
+	authedNow atomic.Bool // authed, for Clients
+	discard   bool        // writer only: the client is gone, drop replies
+	scratch   []byte      // writer only: error replies
+
+	c counters
+}
+
+func newSession(srv *Server, c net.Conn) *session {
+	depth := srv.o.PipelineDepth
+	cc := &clientConn{Conn: c, idle: srv.o.IdleTimeout, write: srv.o.WriteTimeout, obs: srv.obs}
+	if cc.write < 0 {
+		cc.write = 0
+	}
+	s := &session{
+		srv:        srv,
+		cc:         cc,
+		since:      time.Now(),
+		r:          memcached.NewReader(cc, memcached.ReaderOptions{MaxBody: srv.o.MaxRequestSize, BufSize: clientReadBuf}),
+		w:          bufio.NewWriterSize(cc, clientWriteBuf),
+		slots:      make([]*slot, depth),
+		mask:       uint64(depth - 1),
+		free:       make(chan struct{}, depth),
+		wake:       make(chan struct{}, 1),
+		dead:       make(chan struct{}),
+		writerDone: make(chan struct{}),
+		authed:     len(srv.o.Users) == 0,
+	}
+	s.authedNow.Store(s.authed)
+	for range depth {
+		s.free <- struct{}{}
+	}
+	return s
+}
+
+// run serves the connection until the client leaves, QUIT, a fatal protocol
+// error or Shutdown, then waits for every outstanding request and closes.
+func (s *session) run() {
+	defer s.srv.sessionDone(s)
+	if s.srv.o.ProxyProtocol {
+		if err := s.readProxyHeader(); err != nil {
+			s.srv.log.Warn("client PROXY header refused", "remote", s.cc.Conn.RemoteAddr().String(), "err", err)
+			_ = s.cc.Close()
+			return
+		}
+	}
+	remote := s.cc.RemoteAddr().String()
+	s.srv.sessionStarted(s, remote, s.cc.LocalAddr().String())
+	s.log = s.srv.log.With("client", remote)
+	s.log.Debug("client connected")
+
+	go s.writeLoop()
+	s.readLoop()
+	<-s.writerDone
+	s.retries.Wait()
+	_ = s.cc.Close()
+	s.log.Debug("client disconnected", "requests", s.c.requests.Load())
+}
+
+// readProxyHeader makes the PROXY-protocol connection parse its header now
+// (a zero-length read), so that RemoteAddr is the real client and a bad
+// header is reported here rather than logged by the library. A client that
+// sends nothing within ProxyHeaderTimeout is served with its socket address.
+func (s *session) readProxyHeader() error {
+	_, err := s.cc.Conn.Read(nil)
+	var ne net.Error
+	if err != nil && !(errors.As(err, &ne) && ne.Timeout()) {
+		return err
+	}
+	return nil
+}
+
+// readLoop reads and dispatches requests until the stream ends.
+func (s *session) readLoop() {
+	defer func() {
+		s.readDone.Store(true)
+		s.wakeWriter()
+	}()
+	for {
+		sl := s.acquire()
+		if sl == nil {
+			return
+		}
+		err := s.r.ReadRequest(&sl.pkt)
+		if err != nil {
+			var pe *memcached.ProtocolError
+			if errors.As(err, &pe) && pe.Recoverable {
+				s.begin(sl, &pe.Header)
+				s.log.Debug("client request refused", "err", err)
+				s.localError(sl, pe.Status, refusedMessage(pe))
+				continue
+			}
+			s.free <- struct{}{} // the slot was not used
+			s.readError(err)
+			return
+		}
+		s.begin(sl, &sl.pkt.Header)
+		s.dispatch(sl)
+		if s.quitting {
+			return
+		}
+	}
+}
+
+// readError logs why the reader stopped, unless it is an ordinary end.
+func (s *session) readError(err error) {
+	var pe *memcached.ProtocolError
+	switch {
+	case errors.As(err, &pe):
+		s.log.Warn("closing client connection: protocol error", "err", err)
+	case errors.Is(err, io.EOF), errors.Is(err, errStopped), errors.Is(err, net.ErrClosed):
+	case isTimeout(err):
+		s.log.Debug("closing idle client connection", "idle_timeout", s.srv.o.IdleTimeout)
+	default:
+		s.log.Debug("client read failed", "err", err)
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// acquire waits for a free slot (backpressure when the client has
+// PipelineDepth requests in flight). It returns nil when the writer has
+// given up on the client.
+func (s *session) acquire() *slot {
+	select {
+	case <-s.free:
+	case <-s.dead:
+		return nil
+	}
+	i := s.head.Load() & s.mask
+	sl := s.slots[i]
+	if sl == nil {
+		sl = &slot{sess: s}
+		sl.req.Done = sl
+		s.slots[i] = sl
+	}
+	return sl
+}
+
+// begin records the request's identity in the slot and publishes it to the
+// writer: from here on the slot must be completed exactly once.
+func (s *session) begin(sl *slot, h *memcached.Header) {
+	sl.op = h.Opcode
+	sl.opaque = h.Opaque
+	sl.start = time.Now()
+	sl.state.Store(slotPending)
+	s.head.Add(1)
+}
+
+// wakeWriter tells the writer that a slot may be ready.
+func (s *session) wakeWriter() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// refusedMessage is the reply text for a request the reader refused.
+func refusedMessage(pe *memcached.ProtocolError) string {
+	switch pe.Status {
+	case memcached.StatusE2BIG:
+		return "Too large"
+	case memcached.StatusEINVAL:
+		return "Invalid arguments"
+	}
+	return "Invalid request"
+}

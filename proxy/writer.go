@@ -1,0 +1,96 @@
+package proxy
+
+import (
+	"time"
+
+	"github.com/vbproxy/vbproxy/memcached"
+)
+
+// writeLoop writes the outcome of every slot in ring order, applying the
+// quiet rules, and flushes when the next slot is not ready yet, so that the
+// replies of a pipeline leave in as few writes as possible. It returns when
+// the reader has stopped and every issued slot has been written (or dropped,
+// when the client is gone).
+func (s *session) writeLoop() {
+	defer close(s.writerDone)
+	for {
+		done := s.readDone.Load()
+		if s.tail == s.head.Load() {
+			if done {
+				break
+			}
+			s.flush()
+			<-s.wake
+			continue
+		}
+		sl := s.slots[s.tail&s.mask]
+		if sl.state.Load() != slotDone {
+			s.flush()
+			<-s.wake
+			continue
+		}
+		s.emit(sl)
+		sl.reset()
+		sl.state.Store(slotFree)
+		s.tail++
+		s.free <- struct{}{}
+	}
+	s.flush()
+}
+
+// emit writes one slot's reply (unless the quiet rules suppress it) and
+// accounts for it.
+func (s *session) emit(sl *slot) {
+	status := sl.status
+	if !sl.op.Suppress(status) && !s.discard {
+		var b []byte
+		switch sl.out {
+		case outResp:
+			n := memcached.HeaderLen + int(sl.req.Resp.BodyLen)
+			if n > len(sl.req.RespBuf) {
+				// Not a whole reply: never write a partial packet.
+				status = memcached.StatusEINTERNAL
+				h := memcached.Header{Opcode: sl.op, Opaque: sl.opaque}
+				s.scratch = memcached.AppendError(s.scratch[:0], &h, status, "Internal error: truncated node reply")
+				b = s.scratch
+				break
+			}
+			b = sl.req.RespBuf[:n]
+			memcached.SetOpcode(b, sl.op)
+			memcached.SetOpaque(b, sl.opaque)
+		case outLocal:
+			b = sl.local
+		default:
+			h := memcached.Header{Opcode: sl.op, Opaque: sl.opaque}
+			s.scratch = memcached.AppendError(s.scratch[:0], &h, status, sl.msg)
+			b = s.scratch
+		}
+		if _, err := s.w.Write(b); err != nil {
+			s.writeFailed(err)
+		}
+	}
+	s.c.count(sl.op, status, sl.out)
+	s.srv.obs.Request(sl.op, status, time.Since(sl.start))
+}
+
+// flush writes buffered replies to the client.
+func (s *session) flush() {
+	if s.discard || s.w.Buffered() == 0 {
+		return
+	}
+	if err := s.w.Flush(); err != nil {
+		s.writeFailed(err)
+	}
+}
+
+// writeFailed switches the writer to dropping replies and stops the reader:
+// the client cannot be written to any more.
+func (s *session) writeFailed(err error) {
+	if s.discard {
+		return
+	}
+	s.discard = true
+	s.log.Debug("client write failed", "err", err)
+	close(s.dead)
+	s.cc.stop()
+}
