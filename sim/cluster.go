@@ -37,6 +37,10 @@ type Cluster struct {
 	// lastRebalanceErr is the outcome of the last REST rebalance.
 	lastRebalanceErr error
 
+	// afterBatch, when set (by tests, before any rebalance), runs after each
+	// rebalance batch is published.
+	afterBatch func()
+
 	ctx    context.Context // cancelled by Close: stops rebalances
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // REST-started rebalances

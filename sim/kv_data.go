@@ -119,7 +119,8 @@ func (kc *kvConn) execute(p *memcached.Packet, s *vbStore, v *vbucket, now int64
 		res.cas = mut.it.cas
 	case memcached.OpDelete:
 		mut, res.status = s.del(p.Key, h.CAS, now)
-		if res.status == memcached.StatusSuccess {
+		if res.status == memcached.StatusSuccess && !kc.c.opts.ZeroDeleteCAS {
+			// Couchbase answers with the tombstone's CAS.
 			res.cas = v.nextCAS(now)
 		}
 	case memcached.OpIncrement, memcached.OpDecrement:

@@ -247,4 +247,3 @@ func formValue(r *http.Request, key string) string {
 	}
 	return r.Form.Get(key)
 }
-

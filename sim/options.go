@@ -50,6 +50,10 @@ type Options struct {
 	// bucket, as a plain memcached server does (for memccapable and plain
 	// memcached clients). SASL and SELECT_BUCKET still work.
 	NoAuth bool
+	// ZeroDeleteCAS makes DELETE replies carry CAS 0, as memcached's do
+	// (memccapable checks it). By default a node answers like Couchbase,
+	// with the CAS of the deletion.
+	ZeroDeleteCAS bool
 	// RebalanceBatch is how many vBuckets a rebalance moves per revision.
 	// Default 64.
 	RebalanceBatch int

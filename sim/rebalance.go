@@ -164,6 +164,9 @@ func (c *Cluster) moveAll(ctx context.Context, goal [][][]*Node, moves [][]int) 
 			n := min(batch, len(list))
 			c.moveBatch(b, list[:n], goal[b])
 			list = list[n:]
+			if c.afterBatch != nil {
+				c.afterBatch()
+			}
 			if c.opts.RebalanceDelay > 0 {
 				select {
 				case <-ctx.Done():
