@@ -203,8 +203,10 @@ func (s *Source) Bucket() string {
 
 // Subscribe registers fn to be called after each applied change with the
 // previous map (nil for the first) and the new one. Calls are serial, in
-// apply order, outside any lock readers take. fn must not call Offer or
-// Refresh synchronously.
+// apply order, outside any lock readers take. fn is not called for maps
+// applied before it was registered: subscribe first, then read Current, to
+// miss no change. fn must not call Offer or Refresh synchronously (they wait
+// for the subscribers of the change in progress).
 func (s *Source) Subscribe(fn func(old, new *Map)) {
 	s.subsMu.Lock()
 	s.subs = append(s.subs, fn)
