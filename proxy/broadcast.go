@@ -92,7 +92,7 @@ func (s *session) flushAll(sl *slot) {
 		sub := bc.subs[i]
 		sub.buf = memcached.AppendRequest(sub.buf[:0], memcached.OpFlush, 0, h.Opaque, 0, sl.pkt.Extras, nil, nil)
 		sub.req = upstream.Request{Packet: sub.buf, Deadline: deadline, Done: sub, RespBuf: sub.req.RespBuf}
-		p := s.srv.pools.Get(n.Addr)
+		p := s.pools.Get(n.Addr)
 		if p == nil {
 			bc.fail(memcached.StatusETMPFAIL)
 			bc.pending.Add(-1)

@@ -79,13 +79,12 @@ func replicaNode(m *vbmap.Map, vb uint16) int {
 // send forwards the slot's packet to node index node of m. After a
 // successful Send the slot belongs to the pool until Complete.
 func (sl *slot) send(m *vbmap.Map, node int) {
-	srv := sl.sess.srv
 	if node < 0 {
 		sl.fail(memcached.StatusETMPFAIL, msgNoOwner)
 		return
 	}
 	addr := m.Nodes()[node].Addr
-	p := srv.pools.Get(addr)
+	p := sl.sess.pools.Get(addr)
 	if p == nil {
 		// The map names a node whose pool the map subscriber has not opened
 		// yet (or just closed): wait for it within the deadline.

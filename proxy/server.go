@@ -23,7 +23,7 @@ type Server struct {
 	o       Options
 	log     *slog.Logger
 	obs     Observer
-	pools   *upstream.Pools
+	pools   *poolGroup
 	version []byte
 	started time.Time
 
@@ -33,7 +33,8 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	sessions  map[*session]struct{}
-	serving   int // Serve calls running
+	nextID    uint64 // sessions started: picks each session's pool set
+	serving   int    // Serve calls running
 
 	poolsMu   sync.Mutex // serializes Pools.Update and Pools.Close
 	poolsShut bool       // pools closed: map changes are ignored
@@ -73,20 +74,20 @@ func New(o Options) (*Server, error) {
 	if s.obs == nil {
 		s.obs = nopObserver{}
 	}
-	s.pools = upstream.NewPools(upstream.Options{
+	poolSize := o.PoolSize
+	if poolSize == 0 {
+		poolSize = upstream.DefaultPoolSize
+	}
+	s.pools = newPoolGroup(upstream.Options{
 		Bucket:           o.Bucket,
 		User:             o.User,
 		Password:         o.Password,
-		PoolSize:         o.PoolSize,
 		QueueSize:        o.QueueSize,
 		ConnectTimeout:   o.ConnectTimeout,
 		OperationTimeout: o.OperationTimeout,
 		Logger:           o.Logger,
-		OnState: func(node string, st upstream.State) {
-			s.obs.UpstreamConn(node, convertState(st))
-		},
-		OnError: func(node, kind string) { s.obs.UpstreamError(node, kind) },
-	})
+		OnError:          func(node, kind string) { s.obs.UpstreamError(node, kind) },
+	}, poolSize, s.obs)
 	o.Map.Subscribe(s.mapChanged)
 	if m := o.Map.Current(); m != nil {
 		s.mapChanged(nil, m)
@@ -110,21 +111,10 @@ func (s *Server) mapChanged(old, m *vbmap.Map) {
 	if s.poolsShut {
 		return
 	}
-	s.pools.Update(addrs)
+	s.pools.update(addrs)
 	if old != nil {
 		s.log.Info("vBucket map changed", "rev", m.Revision().String(), "nodes", len(nodes), "origin", m.Origin())
 	}
-}
-
-// convertState maps upstream states to the public type.
-func convertState(st upstream.State) UpstreamState {
-	switch st {
-	case upstream.StateUp:
-		return UpstreamUp
-	case upstream.StateDown:
-		return UpstreamDown
-	}
-	return UpstreamConnecting
 }
 
 // Serve accepts client connections on ln until Shutdown (then it returns
@@ -200,6 +190,8 @@ func (s *Server) accept(c net.Conn) {
 		return
 	}
 	s.sessions[sess] = struct{}{}
+	sess.pools = s.pools.set(s.nextID)
+	s.nextID++
 	s.wg.Add(1)
 	s.mu.Unlock()
 	s.connsTotal.Add(1)
@@ -277,7 +269,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	// which lets the remaining sessions end.
 	s.poolsMu.Lock()
 	s.poolsShut = true
-	_ = s.pools.Close()
+	s.pools.close()
 	s.poolsMu.Unlock()
 	<-drained
 	if first {
@@ -306,12 +298,7 @@ type NodeStatus struct {
 
 // Nodes returns the state of every upstream pool, one per node of the map.
 func (s *Server) Nodes() []NodeStatus {
-	pools := s.pools.All()
-	out := make([]NodeStatus, 0, len(pools))
-	for _, p := range pools {
-		out = append(out, NodeStatus{Addr: p.Addr(), State: p.State().String(), Conns: p.Conns()})
-	}
-	return out
+	return s.pools.nodes()
 }
 
 // ClientStatus describes one client connection.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vbproxy/vbproxy/memcached"
+	"github.com/vbproxy/vbproxy/proxy/upstream"
 )
 
 // Client-side buffer sizes. The read buffer holds a deep pipeline of small
@@ -27,6 +28,7 @@ const (
 // doc.go for the model.
 type session struct {
 	srv    *Server
+	pools  *upstream.Pools // this session's connection set (one connection per node)
 	cc     *clientConn
 	log    *slog.Logger
 	remote string // guarded by srv.mu (set once by sessionStarted)
