@@ -1,0 +1,170 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// options are the command line flags.
+type options struct {
+	config      string
+	checkConfig string
+	version     bool
+
+	listen, bucket            string
+	cluster                   stringList
+	mapFile                   string
+	user                      string
+	passwordFile, passwordEnv string
+	network                   string
+	admin                     string
+	allowFlush, proxyProtocol bool
+	poolSize                  int
+	logLevel, logFormat       string
+	set                       map[string]bool // flags given on the command line
+}
+
+// stringList is a repeatable flag whose values may also be comma separated.
+type stringList []string
+
+func (s *stringList) String() string { return strings.Join(*s, ",") }
+
+func (s *stringList) Set(v string) error {
+	for part := range strings.SplitSeq(v, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			*s = append(*s, part)
+		}
+	}
+	return nil
+}
+
+const usageHeader = `Usage:
+  vbproxy -config vbproxy.yaml [flags]
+  vbproxy -listen 127.0.0.1:11211 -cluster http://127.0.0.11:8091 -bucket default \
+          -user Administrator -password-file FILE -admin 127.0.0.1:8080
+  vbproxy -listen 127.0.0.1:11211 -map map.json        (static map, plain memcached nodes)
+  vbproxy -check-config vbproxy.yaml
+  vbproxy -version
+
+vbproxy lets memcached binary-protocol clients use a Couchbase bucket through
+one address. Flags override the configuration file (see vbproxy.example.yaml).
+-listen and -bucket set the first listener (without -config they make it,
+defaulting to 127.0.0.1:11211 and "default"); -allow-flush and
+-proxy-protocol set every listener.
+
+Flags:
+`
+
+// parseFlags parses args; errors and -h output go to stderr.
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	o := &options{set: map[string]bool{}}
+	fs := flag.NewFlagSet("vbproxy", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usageHeader)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&o.config, "config", "", "configuration `file` (YAML)")
+	fs.StringVar(&o.checkConfig, "check-config", "", "validate the configuration `file` (with any other flags), print \"config OK\" or the errors, and exit")
+	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	fs.StringVar(&o.listen, "listen", "", "client `address` (host:port) of the first listener (default "+defaultListen+" without -config)")
+	fs.StringVar(&o.bucket, "bucket", "", "`bucket` of the first listener (default \""+defaultBucket+"\" without -config)")
+	fs.Var(&o.cluster, "cluster", "cluster manager `URL` such as http://127.0.0.11:8091; repeatable or comma-separated (replaces cluster.seeds and map_file)")
+	fs.StringVar(&o.mapFile, "map", "", "static vBucket map `file` (config JSON) instead of -cluster")
+	fs.StringVar(&o.user, "user", "", "cluster `user`")
+	fs.StringVar(&o.passwordFile, "password-file", "", "`file` holding the cluster password")
+	fs.StringVar(&o.passwordEnv, "password-env", "", "environment `variable` holding the cluster password")
+	fs.StringVar(&o.network, "network", "", "node addresses to use: default, external or auto (default \"default\")")
+	fs.StringVar(&o.admin, "admin", "", "admin HTTP `address` for /healthz, /readyz, /metrics, /vbmap, /reload; \"\" disables it (default "+defaultAdmin+")")
+	fs.BoolVar(&o.allowFlush, "allow-flush", false, "let FLUSH through to every node (refused by default)")
+	fs.BoolVar(&o.proxyProtocol, "proxy-protocol", false, "accept PROXY protocol v1 headers from a load balancer")
+	fs.IntVar(&o.poolSize, "pool-size", 0, "upstream connections per node (default 2)")
+	fs.StringVar(&o.logLevel, "log-level", "", "log level: debug, info, warn or error (default \"info\")")
+	fs.StringVar(&o.logFormat, "log-format", "", "log format: text or json (default \"text\")")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if o.config != "" && o.checkConfig != "" {
+		return nil, fmt.Errorf("use -config or -check-config, not both")
+	}
+	fs.Visit(func(f *flag.Flag) { o.set[f.Name] = true })
+	return o, nil
+}
+
+// configFile returns the file to load, "" for none.
+func (o *options) configFile() string {
+	if o.checkConfig != "" {
+		return o.checkConfig
+	}
+	return o.config
+}
+
+// apply overrides cfg with the flags given on the command line.
+func (o *options) apply(cfg *Config) {
+	if len(cfg.Listeners) == 0 && o.configFile() == "" {
+		cfg.Listeners = []ListenerConfig{{Address: defaultListen, Bucket: defaultBucket}}
+	}
+	if (o.set["listen"] || o.set["bucket"]) && len(cfg.Listeners) == 0 {
+		cfg.Listeners = []ListenerConfig{{}}
+	}
+	if o.set["listen"] {
+		cfg.Listeners[0].Address = o.listen
+	}
+	if o.set["bucket"] {
+		cfg.Listeners[0].Bucket = o.bucket
+	}
+	for i := range cfg.Listeners {
+		if o.set["allow-flush"] {
+			cfg.Listeners[i].AllowFlush = o.allowFlush
+		}
+		if o.set["proxy-protocol"] {
+			cfg.Listeners[i].ProxyProtocol = o.proxyProtocol
+		}
+	}
+	if o.set["cluster"] {
+		cfg.Cluster.Seeds = append([]string(nil), o.cluster...)
+		cfg.Cluster.MapFile = ""
+	}
+	if o.set["map"] {
+		cfg.Cluster.MapFile = o.mapFile
+		if !o.set["cluster"] {
+			cfg.Cluster.Seeds = nil
+		}
+	}
+	if o.set["user"] {
+		cfg.Cluster.User = o.user
+	}
+	if o.set["password-file"] {
+		cfg.Cluster.PasswordFile = o.passwordFile
+		if !o.set["password-env"] {
+			cfg.Cluster.PasswordEnv = ""
+		}
+	}
+	if o.set["password-env"] {
+		cfg.Cluster.PasswordEnv = o.passwordEnv
+		if !o.set["password-file"] {
+			cfg.Cluster.PasswordFile = ""
+		}
+	}
+	if o.set["network"] {
+		cfg.Cluster.Network = o.network
+	}
+	if o.set["admin"] {
+		cfg.Admin.Address = o.admin
+	}
+	if o.set["pool-size"] {
+		cfg.Upstream.PoolSize = o.poolSize
+	}
+	if o.set["log-level"] {
+		cfg.Log.Level = o.logLevel
+	}
+	if o.set["log-format"] {
+		cfg.Log.Format = o.logFormat
+	}
+}
