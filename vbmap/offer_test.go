@@ -38,7 +38,7 @@ func TestOffer(t *testing.T) {
 		{"older rev", testConfig(9, "default", 8091), "127.0.0.1:11210", false, nil, 10},
 		{"newer rev from another node", testConfig(11, "default", 8091), "127.0.0.2:11210", true, nil, 11},
 		{"malformed", []byte(`{"rev":12,`), "127.0.0.1:11210", false, ErrInvalidConfig, 11},
-		{"memcached bucket", []byte(`{"rev":12,"nodeLocator":"ketama"}`), "127.0.0.1:11210", false, ErrMemcachedBucket, 11},
+		{"memcached bucket", []byte(`{"rev":12,"revEpoch":1,"nodeLocator":"ketama"}`), "127.0.0.1:11210", false, ErrMemcachedBucket, 11},
 		{"other bucket", testConfig(12, "travel", 8091), "127.0.0.1:11210", false, ErrBucketMismatch, 11},
 		{"bare IPv6 host", testConfig(13, "default", 8091), "::1", true, nil, 13},
 	}
@@ -258,4 +258,24 @@ func TestSourceNoGoroutineLeak(t *testing.T) {
 		cm.close()
 	}()
 	waitFor(t, "goroutines to exit", func() bool { return runtime.NumGoroutine() <= before })
+}
+
+// BenchmarkOfferStale is the NOT_MY_VBUCKET storm of a rebalance: the reply
+// carries the config already applied.
+func BenchmarkOfferStale(b *testing.B) {
+	src, err := NewSource(SourceOptions{Seeds: []string{"http://127.0.0.1:1"}, Bucket: "default"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := readTestdata(b, "cluster-3node-full.json")
+	if applied, err := src.Offer(body, "10.0.0.1:11210"); !applied || err != nil {
+		b.Fatalf("first Offer = (%v, %v)", applied, err)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if applied, err := src.Offer(body, "10.0.0.1:11210"); applied || err != nil {
+			b.Fatalf("Offer = (%v, %v), want (false, nil)", applied, err)
+		}
+	}
 }

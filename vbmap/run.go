@@ -62,7 +62,7 @@ func (s *Source) Run(ctx context.Context) error {
 		if s.cur.Load() == nil && (errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrNoBucket)) {
 			permanent = append(permanent, err)
 			if len(permanent) >= len(s.seeds) {
-				return fmt.Errorf("vbmap: no seed serves bucket %q: %w", s.o.Bucket, errors.Join(permanent...))
+				return fmt.Errorf("vbmap: giving up on bucket %q, every seed refused it: %w", s.o.Bucket, errors.Join(permanent...))
 			}
 		} else {
 			permanent = permanent[:0]

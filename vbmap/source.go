@@ -220,6 +220,9 @@ func (s *Source) Offer(body []byte, host string) (applied bool, err error) {
 	if len(body) == 0 {
 		return false, nil
 	}
+	if s.stale(body) {
+		return false, nil
+	}
 	network := s.o.Network
 	if network == NetworkAuto {
 		if cur := s.cur.Load(); cur != nil {
@@ -231,6 +234,22 @@ func (s *Source) Offer(body []byte, host string) (applied bool, err error) {
 		return false, fmt.Errorf("config from node %s: %w", host, err)
 	}
 	return s.apply(m, false)
+}
+
+// stale reports whether body is a versioned config not newer than the
+// current versioned map. During a rebalance every NOT_MY_VBUCKET reply
+// carries the config, mostly one already applied; peeking at the revision
+// costs a small fraction of a full Parse.
+func (s *Source) stale(body []byte) bool {
+	cur := s.cur.Load()
+	if cur == nil || !cur.Versioned() {
+		return false
+	}
+	r, ok := peekRevision(body)
+	if !ok {
+		return false // let Parse report it, or compare the unversioned map
+	}
+	return !r.Newer(cur.Revision())
 }
 
 // secure reports whether management URLs learned from configs use https:
