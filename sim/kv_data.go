@@ -9,12 +9,21 @@ import (
 
 // opShape is what a key command's request must carry.
 type opShape struct {
+	known    bool // a key command
 	extras   int  // exact extras length
 	value    bool // a value is allowed
 	mutation bool // counts as cmd_set
 }
 
-var shapes = map[memcached.Opcode]opShape{
+var shapes = func() (t [256]opShape) {
+	for op, s := range shapeList {
+		s.known = true
+		t[op] = s
+	}
+	return t
+}()
+
+var shapeList = map[memcached.Opcode]opShape{
 	memcached.OpGet: {}, memcached.OpGetQ: {}, memcached.OpGetK: {}, memcached.OpGetKQ: {},
 	memcached.OpGetReplica: {},
 	memcached.OpSet:        {extras: 8, value: true, mutation: true}, memcached.OpSetQ: {extras: 8, value: true, mutation: true},
@@ -42,8 +51,8 @@ type keyResult struct {
 func (kc *kvConn) keyOp(p *memcached.Packet) {
 	h := &p.Header
 	op := h.Opcode
-	shape, ok := shapes[op]
-	if !ok {
+	shape := shapes[op]
+	if !shape.known {
 		kc.reply(h, memcached.StatusUnknownCommand, "Unknown command")
 		return
 	}

@@ -70,6 +70,9 @@ func parseHostname(s string) (host string, port int, err error) {
 	if serr != nil {
 		return strings.Trim(s, "[]"), -1, nil
 	}
+	if h == "" {
+		return "", 0, fmt.Errorf("%q has a port but no host", s)
+	}
 	port, err = strconv.Atoi(p)
 	if err != nil || port < 0 || port > 65535 {
 		return "", 0, fmt.Errorf("port %q is not a port number", p)

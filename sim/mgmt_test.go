@@ -302,6 +302,9 @@ func TestRESTTopologyChanges(t *testing.T) {
 	if code, body := httpDo(t, "POST", base+"/sim/resume", testUser, testPass, url.Values{"otpNode": {n.OTPName()}}); code != 200 {
 		t.Fatalf("resume: %d %s", code, body)
 	}
+	if r := kv.recv(); r.Status != 0 {
+		t.Errorf("NOOP sent while paused: status %s after resume", r.Status)
+	}
 
 	other := c.Nodes()[1]
 	if code, body := httpDo(t, "POST", n.MgmtURL()+"/controller/failOver", testUser, testPass, url.Values{"otpNode": {other.OTPName()}}); code != 200 {
