@@ -186,6 +186,11 @@ func (a *app) run(ctx context.Context, stopSignals func()) error {
 	if err := a.listen(); err != nil {
 		return err
 	}
+	return a.serve(ctx, stopSignals)
+}
+
+// serve runs the listeners opened by listen; see run.
+func (a *app) serve(ctx context.Context, stopSignals func()) error {
 	a.log.Info("vbproxy starting", "version", version, "listeners", len(a.lis), "cluster", a.clusterDesc(),
 		"network", a.cfg.Cluster.Network, "admin", a.cfg.Admin.Address)
 
