@@ -26,6 +26,13 @@
 // a new revision before unlocking; a write that reaches the old owner after
 // the switch gets NOT_MY_VBUCKET with the new config.
 //
+// Key commands follow memcached semantics (the tests compare them with a
+// real memcached and run memccapable), except where Couchbase differs:
+// TOUCH replies carry no flags, DELETE replies carry a CAS
+// (Options.ZeroDeleteCAS for memcached's 0), miss and exists errors have no
+// body, FLUSH needs Options.AllowFlush. README.md lists the details and the
+// curl lines for every topology change.
+//
 // Node identity follows Couchbase: otpNode "ns_1@<host>". When nodes share a
 // host (Options.Host, used by tests with ephemeral ports), the identity is
 // "ns_1@<host>:<mgmt port>".

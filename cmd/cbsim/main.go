@@ -55,6 +55,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&o.AllowFlush, "flush", false, "allow FLUSH on the buckets")
 	fs.StringVar(&o.ExternalHost, "external-host", "", "advertise alternateAddresses.external with this host")
 	fs.BoolVar(&o.NoAuth, "no-auth", false, "let KV clients use the first bucket without SASL (plain memcached clients)")
+	fs.BoolVar(&o.ZeroDeleteCAS, "zero-delete-cas", false, "answer DELETE with CAS 0 as memcached does (Couchbase sends the deletion's CAS)")
 	fs.IntVar(&o.RebalanceBatch, "rebalance-batch", 64, "vBuckets moved per config revision during a rebalance")
 	fs.DurationVar(&o.RebalanceDelay, "rebalance-delay", 0, "pause between rebalance batches (e.g. 500ms, to watch moves)")
 	fs.StringVar(&level, "log-level", "info", "log level: debug, info, warn, error")
