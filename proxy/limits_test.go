@@ -216,4 +216,3 @@ func TestFlushAllowed(t *testing.T) {
 		t.Fatalf("FLUSH refused by nodes: %v opaque %d (%q), want NOT_SUPPORTED", h.Status, h.Opaque, b[memcached.HeaderLen:])
 	}
 }
-

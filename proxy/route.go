@@ -10,12 +10,17 @@ import (
 	"github.com/vbproxy/vbproxy/vbmap"
 )
 
-// NOT_MY_VBUCKET backoff: when neither the map nor the forward map names
-// another owner, wait before resending, doubling from nmvbMinBackoff up to
-// nmvbMaxBackoff, until the operation deadline.
+// Resend backoff: when neither the map nor the forward map names another
+// owner (NOT_MY_VBUCKET), or the node is not connected yet, wait before
+// resending, doubling from minBackoff up to maxBackoff, until the operation
+// deadline.
 const (
-	nmvbMinBackoff = 10 * time.Millisecond
-	nmvbMaxBackoff = 100 * time.Millisecond
+	minBackoff = 10 * time.Millisecond
+	maxBackoff = 100 * time.Millisecond
+	// downGrace is how many backoff steps a request for a node that is down
+	// waits for the map to move its vBucket before it fails (about 30ms):
+	// when a node leaves, the new map usually arrives within that time.
+	downGrace = 2
 )
 
 // Reply texts of the errors the proxy makes for forwarded requests.
@@ -49,7 +54,8 @@ func upstreamErrorMessage(err error) string {
 
 // forward sends a key request to its node: the packet is patched in place
 // (the loud twin of a quiet opcode, the vBucket) and handed to the node's
-// pool. The outcome arrives in sl.Complete, or at once when the send fails.
+// pool, unless per-vBucket ordering parks it (order.go). The outcome arrives
+// in sl.Complete, or at once when the send fails.
 func (s *session) forward(sl *slot, replica bool) {
 	pkt := sl.pkt.Bytes()
 	memcached.SetOpcode(pkt, sl.op.Loud())
@@ -64,8 +70,14 @@ func (s *session) forward(sl *slot, replica bool) {
 	if replica {
 		node = replicaNode(m, vb)
 	}
-	sl.vb = vb
-	sl.send(m, node)
+	sl.vb, sl.ordVB, sl.sentMap = vb, vb, m
+	if node < 0 {
+		sl.fail(memcached.StatusETMPFAIL, msgNoOwner)
+		return
+	}
+	if s.admit(sl, m.Nodes()[node].Addr) {
+		sl.transmit(m, node)
+	}
 }
 
 // replicaNode is the first replica of vb, -1 when it has none.
@@ -76,54 +88,113 @@ func replicaNode(m *vbmap.Map, vb uint16) int {
 	return -1
 }
 
-// send forwards the slot's packet to node index node of m. After a
-// successful Send the slot belongs to the pool until Complete.
-func (sl *slot) send(m *vbmap.Map, node int) {
-	if node < 0 {
-		sl.fail(memcached.StatusETMPFAIL, msgNoOwner)
-		return
-	}
+// transmit sends the slot's packet to node index node of m; the slot is
+// counted in flight for its vBucket. After a successful Send the slot
+// belongs to the pool until Complete.
+func (sl *slot) transmit(m *vbmap.Map, node int) {
+	s := sl.sess
 	addr := m.Nodes()[node].Addr
-	p := sl.sess.pools.Get(addr)
+	sl.sentMap, sl.sentAddr = m, addr
+	p := s.pools.Get(addr)
 	if p == nil {
 		// The map names a node whose pool the map subscriber has not opened
 		// yet (or just closed): wait for it within the deadline.
-		sl.sentMap, sl.sentAddr = m, ""
-		sl.sess.retries.Add(1)
-		go sl.retryLater(msgNoPool)
+		s.requeue(sl, parkWait)
 		return
 	}
 	pkt := sl.pkt.Bytes()
 	memcached.SetVBucket(pkt, sl.vb)
-	memcached.SetOpaque(pkt, sl.opaque)
 	sl.req.Packet = pkt
 	sl.req.Deadline = sl.deadline
-	sl.sentMap, sl.sentAddr = m, addr
-	if err := p.Send(&sl.req); err != nil {
-		if errors.Is(err, upstream.ErrClosed) {
-			// The pool was closed by a map change after Get: the request was
-			// not sent; route it again on the new map.
-			sl.sess.retries.Add(1)
-			go sl.retryLater(msgConnClosed)
-			return
-		}
-		if errors.Is(err, upstream.ErrNodeDown) && p.State() == upstream.StateConnecting {
-			// A node that just joined the map: its pool has not finished
-			// its first connection yet. That is not a failure; wait for it.
-			sl.sess.retries.Add(1)
-			go sl.retryLater(msgNodeDown)
-			return
-		}
-		sl.fail(memcached.StatusETMPFAIL, upstreamErrorMessage(err))
+	err := p.Send(&sl.req)
+	switch {
+	case err == nil:
+	case errors.Is(err, upstream.ErrClosed):
+		// Closed by a map change after Get: not sent; route it again.
+		s.requeue(sl, parkWait)
+	case errors.Is(err, upstream.ErrNodeDown) && p.State() == upstream.StateConnecting:
+		// A node that just joined the map has not finished its first
+		// connection: not a failure, wait for it.
+		s.requeue(sl, parkWait)
+	case errors.Is(err, upstream.ErrNodeDown):
+		s.requeue(sl, parkDown)
+	default:
+		sl.settleFail(memcached.StatusETMPFAIL, upstreamErrorMessage(err))
 	}
 }
 
-// retryNMVB handles a NOT_MY_VBUCKET reply on its own goroutine: offer the
-// reply's config to the map source, then resend at once when the owner
-// changed, else try the forward owner, else back off. The client never sees
-// NOT_MY_VBUCKET; past the deadline it gets ETMPFAIL.
-func (sl *slot) retryNMVB() {
-	defer sl.sess.retries.Done()
+// settleFail settles a forwarded slot and completes it with an error.
+func (sl *slot) settleFail(status memcached.Status, msg string) {
+	sl.sess.settle(sl)
+	sl.fail(status, msg)
+}
+
+// resend sends a parked slot (on a pump goroutine), according to why it was
+// parked. The slot is reserved in flight for its vBucket.
+func (sl *slot) resend() {
+	srv := sl.sess.srv
+	if srv.closing.Load() {
+		sl.settleFail(memcached.StatusETMPFAIL, msgShutdown)
+		return
+	}
+	if !time.Now().Before(sl.deadline) {
+		sl.settleFail(memcached.StatusETMPFAIL, parkedMessage(sl.park))
+		return
+	}
+	switch sl.park {
+	case parkNMVB:
+		sl.resendNMVB()
+		return
+	case parkWait:
+		if !sl.sleep() {
+			sl.settleFail(memcached.StatusETMPFAIL, msgNoPool)
+			return
+		}
+	case parkDown:
+		// Fail fast unless the map moves the vBucket within a short grace.
+		if !sl.movedAway() {
+			if sl.graceTries >= downGrace || !sl.sleep() {
+				sl.settleFail(memcached.StatusETMPFAIL, msgNodeDown)
+				return
+			}
+			sl.graceTries++
+		}
+	}
+	sl.resendCurrent()
+}
+
+// resendCurrent routes the slot on the current map and sends it.
+func (sl *slot) resendCurrent() {
+	m := sl.sess.srv.o.Map.Current()
+	if m == nil {
+		sl.settleFail(memcached.StatusETMPFAIL, msgNoMap)
+		return
+	}
+	node := sl.owner(m, sl.routeVB(m))
+	if node < 0 {
+		sl.settleFail(memcached.StatusETMPFAIL, msgNoOwner)
+		return
+	}
+	sl.sess.retarget(sl, m.Nodes()[node].Addr)
+	sl.transmit(m, node)
+}
+
+// movedAway reports whether the current map sends the slot to another node
+// than the one it last went to.
+func (sl *slot) movedAway() bool {
+	m := sl.sess.srv.o.Map.Current()
+	if m == nil || m == sl.sentMap {
+		return false
+	}
+	node := sl.owner(m, sl.routeVB(m))
+	return node >= 0 && m.Nodes()[node].Addr != sl.sentAddr
+}
+
+// resendNMVB handles a NOT_MY_VBUCKET reply: offer the reply's config to the
+// map source, then resend at once when the owner changed, else try the
+// forward owner, else back off. The client never sees NOT_MY_VBUCKET; past
+// the deadline it gets ETMPFAIL.
+func (sl *slot) resendNMVB() {
 	srv := sl.sess.srv
 	refused := sl.req.Node
 	if refused == "" {
@@ -133,61 +204,42 @@ func (sl *slot) retryNMVB() {
 		srv.offer(body, refused)
 	}
 	srv.nmvbRetry()
-	if srv.closing.Load() {
-		sl.fail(memcached.StatusETMPFAIL, msgShutdown)
-		return
-	}
-	if !time.Now().Before(sl.deadline) {
-		sl.fail(memcached.StatusETMPFAIL, msgNMVB)
-		return
-	}
 	m := srv.o.Map.Current()
 	if m == nil {
-		sl.fail(memcached.StatusETMPFAIL, msgNoMap)
+		sl.settleFail(memcached.StatusETMPFAIL, msgNoMap)
 		return
 	}
 	vb := sl.routeVB(m)
 	if node := sl.owner(m, vb); node >= 0 && m != sl.sentMap && m.Nodes()[node].Addr != refused {
-		sl.send(m, node) // the map moved the vBucket: at once
+		sl.sess.retarget(sl, m.Nodes()[node].Addr)
+		sl.transmit(m, node) // the map moved the vBucket: at once
 		return
 	}
 	if fwd := m.Forward(vb); !sl.fwdTried && !sl.replica && fwd >= 0 && m.Nodes()[fwd].Addr != refused {
 		sl.fwdTried = true
-		sl.send(m, fwd)
+		sl.sess.retarget(sl, m.Nodes()[fwd].Addr)
+		sl.transmit(m, fwd)
 		return
 	}
 	if !sl.sleep() {
-		sl.fail(memcached.StatusETMPFAIL, msgNMVB)
+		sl.settleFail(memcached.StatusETMPFAIL, msgNMVB)
 		return
 	}
 	sl.fwdTried = false
-	if m = srv.o.Map.Current(); m == nil {
-		sl.fail(memcached.StatusETMPFAIL, msgNoMap)
-		return
-	}
-	sl.send(m, sl.owner(m, sl.routeVB(m)))
+	sl.resendCurrent()
 }
 
-// retryLater routes the request again after a backoff, for a send that did
-// not reach any node (no pool for the address yet, or its pool closed).
-func (sl *slot) retryLater(msg string) {
-	defer sl.sess.retries.Done()
-	srv := sl.sess.srv
-	if srv.closing.Load() {
-		sl.fail(memcached.StatusETMPFAIL, msgShutdown)
-		return
+// parkedMessage is the reply text for a parked slot past its deadline.
+func parkedMessage(why uint8) string {
+	switch why {
+	case parkNMVB:
+		return msgNMVB
+	case parkWait:
+		return msgNoPool
+	case parkDown:
+		return msgNodeDown
 	}
-	if !sl.sleep() {
-		sl.fail(memcached.StatusETMPFAIL, msg)
-		return
-	}
-	m := srv.o.Map.Current()
-	if m == nil {
-		sl.fail(memcached.StatusETMPFAIL, msgNoMap)
-		return
-	}
-	vb := sl.routeVB(m)
-	sl.send(m, sl.owner(m, vb))
+	return msgTimeout
 }
 
 // routeVB is the request's vBucket on m: the one already computed, unless m
@@ -212,9 +264,9 @@ func (sl *slot) owner(m *vbmap.Map, vb uint16) int {
 func (sl *slot) sleep() bool {
 	d := sl.backoff
 	if d == 0 {
-		d = nmvbMinBackoff
+		d = minBackoff
 	}
-	sl.backoff = min(2*d, nmvbMaxBackoff)
+	sl.backoff = min(2*d, maxBackoff)
 	if time.Until(sl.deadline) < d {
 		return false
 	}

@@ -47,7 +47,11 @@ type session struct {
 	wake       chan struct{} // capacity 1: a slot became done, or the reader ended
 	dead       chan struct{} // closed by the writer when the client cannot be written to
 	writerDone chan struct{}
-	retries    sync.WaitGroup // NOT_MY_VBUCKET retry goroutines in flight
+	retries    sync.WaitGroup // pump goroutines (resending parked requests)
+
+	ordMu  sync.Mutex         // guards ord and parked (order.go)
+	ord    map[uint16]vbOrder // vBuckets with requests in flight or parked
+	parked []*slot            // requests waiting to be sent, in request order
 
 	authed    bool        // reader only: SASL succeeded (or is not required)
 	quitting  bool        // reader only: QUIT read, read no more
@@ -77,6 +81,7 @@ func newSession(srv *Server, c net.Conn) *session {
 		dead:       make(chan struct{}),
 		writerDone: make(chan struct{}),
 		authed:     len(srv.o.Users) == 0,
+		ord:        make(map[uint16]vbOrder),
 	}
 	s.authedNow.Store(s.authed)
 	for range depth {
@@ -197,6 +202,7 @@ func (s *session) acquire() *slot {
 func (s *session) begin(sl *slot, h *memcached.Header) {
 	sl.op = h.Opcode
 	sl.opaque = h.Opaque
+	sl.seq = s.head.Load()
 	sl.start = time.Now()
 	sl.state.Store(slotPending)
 	s.head.Add(1)

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"sync/atomic"
 	"time"
 
@@ -42,13 +43,17 @@ type slot struct {
 
 	// Routing and retry state, owned by whoever holds the request (the reader
 	// until the first Send, then the completion path).
-	deadline time.Time
-	vb       uint16
-	replica  bool       // GET_REPLICA: route to the first replica
-	sentMap  *vbmap.Map // the map the last send was routed on
-	sentAddr string     // the node the last send went to
-	fwdTried bool       // the forward owner was tried since the last backoff
-	backoff  time.Duration
+	deadline   time.Time
+	vb         uint16
+	ordVB      uint16     // vBucket for per-session ordering (the first routing's)
+	seq        uint64     // position in the session's request order
+	park       uint8      // why the slot is parked (order.go)
+	graceTries int        // backoff steps spent waiting for a down node's vBucket to move
+	replica    bool       // GET_REPLICA: route to the first replica
+	sentMap    *vbmap.Map // the map the last send was routed on
+	sentAddr   string     // the node the last send went to
+	fwdTried   bool       // the forward owner was tried since the last backoff
+	backoff    time.Duration
 
 	// Outcome, set before state becomes slotDone.
 	out    uint8
@@ -61,21 +66,41 @@ type slot struct {
 }
 
 // Complete implements upstream.Completer. It runs on an upstream pool
-// goroutine: NOT_MY_VBUCKET replies are handed to a retry goroutine (which
-// may parse a config), everything else completes the slot.
+// goroutine and must not block: NOT_MY_VBUCKET replies (and idempotent
+// requests whose connection was lost) are parked for a pump goroutine to
+// resend; everything else completes the slot.
 func (sl *slot) Complete(r *upstream.Request) {
+	s := sl.sess
 	if r.Err != nil {
-		sl.fail(memcached.StatusETMPFAIL, upstreamErrorMessage(r.Err))
+		if errors.Is(r.Err, upstream.ErrConnClosed) && sl.idempotent() {
+			s.requeue(sl, parkDown)
+			return
+		}
+		sl.settleFail(memcached.StatusETMPFAIL, upstreamErrorMessage(r.Err))
 		return
 	}
 	if r.Resp.Status == memcached.StatusNotMyVBucket {
-		sl.sess.retries.Add(1)
-		go sl.retryNMVB()
+		s.requeue(sl, parkNMVB)
 		return
 	}
+	s.settle(sl)
 	sl.out = outResp
 	sl.status = r.Resp.Status
 	sl.finish()
+}
+
+// idempotent reports whether sending the request twice has the effect of
+// sending it once, so that it may be resent after its connection was lost
+// with the request possibly executed: reads, TOUCH and GAT, and SET without
+// CAS.
+func (sl *slot) idempotent() bool {
+	switch sl.op.Loud() {
+	case memcached.OpGet, memcached.OpGetK, memcached.OpGAT, memcached.OpTouch, memcached.OpGetReplica:
+		return true
+	case memcached.OpSet:
+		return sl.pkt.CAS == 0
+	}
+	return false
 }
 
 // finish hands the slot to the writer.
@@ -105,6 +130,7 @@ func (sl *slot) reset() {
 	sl.sentAddr = ""
 	sl.fwdTried = false
 	sl.backoff = 0
+	sl.graceTries = 0
 	sl.msg = ""
 	sl.local = sl.local[:0]
 	sl.req.Err = nil
