@@ -17,7 +17,9 @@ func benchPool(b *testing.B, o Options) *Pool {
 	p := NewPool(addr, o)
 	b.Cleanup(func() { p.Close() })
 	waitState(b, p, StateUp)
-	waitFor(b, "all connections up", func() bool { return p.Conns() == max(o.PoolSize, 1) || (o.PoolSize == 0 && p.Conns() == DefaultPoolSize) })
+	waitFor(b, "all connections up", func() bool {
+		return p.Conns() == max(o.PoolSize, 1) || (o.PoolSize == 0 && p.Conns() == DefaultPoolSize)
+	})
 	r := roundTrip(b, p, setPacket(1, "bench", "value-of-the-benchmark-key"))
 	if r.Err != nil || r.Resp.Status != memcached.StatusSuccess {
 		b.Fatalf("SET: %v %s", r.Err, r.Resp.Status)

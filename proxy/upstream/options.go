@@ -64,7 +64,8 @@ type Options struct {
 	OnState func(node string, state State)
 	// OnError is called for every error the pool sees, so it can feed a
 	// counter directly: "timeout" per request failed with ErrTimeout,
-	// "queue_full" per ErrQueueFull, "down" per ErrNodeDown from Send, "io"
+	// "queue_full" per ErrQueueFull, "down" per ErrNodeDown from Send (not
+	// while the pool is still Connecting for the first time), "io"
 	// per lost connection or failed connection attempt, "auth" per attempt
 	// refused for credentials or bucket. Callers should not count the same
 	// errors again. It must not block or allocate. nil = none.

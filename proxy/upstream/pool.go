@@ -34,9 +34,9 @@ type Pool struct {
 
 	state   atomic.Int32
 	upConns atomic.Int32
+	lastErr atomic.Pointer[error]
 	smu     sync.Mutex // serializes state changes, OnState calls and error logging
-	lastErr error
-	logged  string // the last connection error logged at warn level
+	logged  string     // the last connection error logged at warn level
 }
 
 // NewPool starts connecting to addr ("host:port") and returns at once. Send
@@ -81,9 +81,20 @@ func (p *Pool) Conns() int { return int(p.upConns.Load()) }
 // the last connection attempt (ErrAuth wrapped with the detail after a refused
 // login), or nil when the pool is up or has not failed yet.
 func (p *Pool) LastError() error {
-	p.smu.Lock()
-	defer p.smu.Unlock()
-	return p.lastErr
+	if e := p.lastErr.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
+// Pending returns the number of requests queued or in flight on the pool's
+// connections.
+func (p *Pool) Pending() int {
+	n := 0
+	for _, c := range p.conns {
+		n += int(c.pending.Load())
+	}
+	return n
 }
 
 // now reads the pool clock (monotonic).
@@ -131,7 +142,9 @@ func (p *Pool) Send(r *Request) error {
 	if p.closed.Load() {
 		return ErrClosed
 	}
-	p.onError(KindDown)
+	if p.State() != StateConnecting { // a new pool not yet connected is not an error
+		p.onError(KindDown)
+	}
 	return ErrNodeDown
 }
 
@@ -210,7 +223,7 @@ func (p *Pool) connUp(b *bootstrapper) {
 	p.smu.Lock()
 	defer p.smu.Unlock()
 	p.upConns.Add(1)
-	p.lastErr = nil
+	p.lastErr.Store(nil)
 	p.logged = ""
 	p.log.Debug("upstream connection up", "mechanism", b.mech, "plain_memcached", b.plain,
 		"xerror", b.hasFeature(featureXError))
@@ -226,7 +239,7 @@ func (p *Pool) connFailed(err error) {
 	p.onError(kind)
 	p.smu.Lock()
 	defer p.smu.Unlock()
-	p.lastErr = err
+	p.lastErr.Store(&err)
 	if p.upConns.Load() == 0 && State(p.state.Load()) != StateDown {
 		p.setState(StateDown, err)
 		return
@@ -246,7 +259,7 @@ func (p *Pool) connDown(cause error) {
 	if cause == nil {
 		return
 	}
-	p.lastErr = cause
+	p.lastErr.Store(&cause)
 	if left == 0 {
 		p.setState(StateDown, cause)
 		return
