@@ -55,12 +55,17 @@ TAIL_PID=""
 cleanup() {
 	trap - INT TERM EXIT
 	log "stopping"
-	[ -n "$TAIL_PID" ] && kill "$TAIL_PID" 2>/dev/null || true
+	# vbproxy first (its drain shows in the log being followed), then the
+	# cluster behind it, then the log follower.
 	[ -n "$VBPROXY_PID" ] && kill -TERM "$VBPROXY_PID" 2>/dev/null || true
 	[ -n "$VBPROXY_PID" ] && wait "$VBPROXY_PID" 2>/dev/null || true
 	[ -n "$CBSIM_PID" ] && kill -TERM "$CBSIM_PID" 2>/dev/null || true
 	[ -n "$CBSIM_PID" ] && wait "$CBSIM_PID" 2>/dev/null || true
-	[ -n "$TAIL_PID" ] && wait "$TAIL_PID" 2>/dev/null || true
+	if [ -n "$TAIL_PID" ]; then
+		sleep 0.2
+		kill "$TAIL_PID" 2>/dev/null || true
+		wait "$TAIL_PID" 2>/dev/null || true
+	fi
 	rm -rf "$WORK"
 	log "stopped"
 }
@@ -72,7 +77,9 @@ umask 077
 printf '%s\n' "$PASSWORD" >"$WORK/cluster.password"
 
 log "starting cbsim: $NODES nodes on 127.0.0.11.. (logs: $WORK/cbsim.log)"
-bin/cbsim -nodes "$NODES" -user "$USER_NAME" -password "$PASSWORD" -rebalance-delay 200ms \
+# -flush and -allow-flush: memccapable starts with FLUSH (a production
+# vbproxy refuses FLUSH unless allow_flush is set).
+bin/cbsim -nodes "$NODES" -user "$USER_NAME" -password "$PASSWORD" -rebalance-delay 200ms -flush \
 	>"$WORK/cbsim.out" 2>"$WORK/cbsim.log" &
 CBSIM_PID=$!
 
@@ -86,7 +93,7 @@ done
 
 log "starting vbproxy on $LISTEN, admin on $ADMIN (logs: $WORK/vbproxy.log)"
 bin/vbproxy -listen "$LISTEN" -bucket default -cluster "$SEED" \
-	-user "$USER_NAME" -password-file "$WORK/cluster.password" -admin "$ADMIN" \
+	-user "$USER_NAME" -password-file "$WORK/cluster.password" -admin "$ADMIN" -allow-flush \
 	2>"$WORK/vbproxy.log" &
 VBPROXY_PID=$!
 
@@ -121,21 +128,25 @@ vbproxy is ready: memcached binary protocol on $LISTEN, bucket "default" of a
 simulated $NODES-node Couchbase cluster ($SEED, $USER_NAME/$PASSWORD).
 
 Talk to it:
-  memccapable -b -h $HOST -p $PORT                    # the memcached binary protocol test suite
-  memcp --servers=$LISTEN --binary /etc/hostname      # store a file under its name
-  memccat --servers=$LISTEN --binary hostname
-  printf '\x80\x0a\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00' | nc -q1 $HOST $PORT | od -An -tx1   # NOOP
+  # the memcached binary protocol test suite
+  memccapable -b -h $HOST -p $PORT
+  # store a file under its name, read it back
+  memccp --servers=$LISTEN --binary /etc/hostname && memccat --servers=$LISTEN --binary hostname
+  # a raw NOOP request; the reply starts with 81 0a
+  printf '\x80\x0a\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00' | nc -q1 $HOST $PORT | od -An -tx1
 
 Watch it:
   curl -s http://$ADMIN/readyz
-  curl -s http://$ADMIN/vbmap                          # map summary; ?full=1 adds every vBucket
+  curl -s http://$ADMIN/vbmap            # the map; ?full=1 adds every vBucket
   curl -s http://$ADMIN/metrics | grep '^vbproxy_'
-  curl -s -X POST http://$ADMIN/reload                 # refetch the map now
+  curl -s -X POST http://$ADMIN/reload   # refetch the map now
 
 Change the cluster (vbproxy follows; watch the log lines below):
+  # add a node, then rebalance vBuckets onto it (moves are paced: 200ms per batch)
   curl -s -u $USER_NAME:$PASSWORD -X POST http://127.0.0.11:8091/sim/addNode
   curl -s -u $USER_NAME:$PASSWORD -X POST http://127.0.0.11:8091/controller/rebalance \\
        -d knownNodes=$(seq -s, -f 'ns_1@127.0.0.%g' 11 $((10 + NODES + 1)))
+  # fail a node over: its replicas are promoted
   curl -s -u $USER_NAME:$PASSWORD -X POST http://127.0.0.11:8091/controller/failOver -d otpNode=ns_1@127.0.0.12
 
 Logs: $WORK/vbproxy.log and $WORK/cbsim.log. Ctrl-C stops everything.
