@@ -15,9 +15,13 @@ const (
 	histDigits  = 3
 )
 
-func newHistogram() *hdrhistogram.Histogram {
+// NewHistogram returns an empty latency histogram with the geometry Run
+// uses (nanoseconds), for merging results.
+func NewHistogram() *hdrhistogram.Histogram {
 	return hdrhistogram.New(histLowest, histHighest, histDigits)
 }
+
+func newHistogram() *hdrhistogram.Histogram { return NewHistogram() }
 
 // histShards bounds histogram memory (each is ~170 KiB): workers share
 // min(conns, maxHistShards) shards and flush samples in batches.

@@ -1,0 +1,270 @@
+package report
+
+import (
+	"cmp"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strings"
+)
+
+// Chart geometry (pixels).
+const (
+	svgWidth    = 1000
+	panelWidth  = 470
+	panelHeight = 330
+	marginLeft  = 72
+	marginRight = 12
+	marginTop   = 44
+	marginBot   = 48
+	legendTop   = marginTop + panelHeight + 16
+	legendRow   = 20
+)
+
+var targetColors = map[string]string{
+	TargetDirect:    "#1f77b4",
+	TargetVbproxy:   "#d62728",
+	TargetTwemproxy: "#2ca02c",
+}
+
+var otherColors = []string{"#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"}
+
+func dashFor(pipeline int) string {
+	switch {
+	case pipeline <= 1:
+		return ""
+	case pipeline <= 16:
+		return "7,4"
+	default:
+		return "2,3"
+	}
+}
+
+// series is one line: a target, protocol and pipeline depth over conns.
+type series struct {
+	label    string
+	color    string
+	dash     string
+	pipeline int
+	points   []*VbbenchStat // by conns
+}
+
+func buildSeries(s *Summary) []*series {
+	byKey := map[string]*series{}
+	var out []*series
+	others := 0
+	for _, st := range s.Vbbench { // sorted by pipeline, conns, target
+		key := fmt.Sprintf("%s/%s/%d", st.Target, st.Protocol, st.Pipeline)
+		se := byKey[key]
+		if se == nil {
+			color, ok := targetColors[st.Target]
+			if !ok {
+				color = otherColors[others%len(otherColors)]
+				others++
+			}
+			se = &series{label: fmt.Sprintf("%s (%s), pipeline %d", st.Target, st.Protocol, st.Pipeline),
+				color: color, dash: dashFor(st.Pipeline), pipeline: st.Pipeline}
+			byKey[key] = se
+			out = append(out, se)
+		}
+		se.points = append(se.points, st)
+	}
+	for _, se := range out {
+		slices.SortFunc(se.points, func(a, b *VbbenchStat) int { return cmp.Compare(a.Conns, b.Conns) })
+	}
+	slices.SortStableFunc(out, func(a, b *series) int {
+		return cmp.Or(compareTargets(a.points[0].Target, b.points[0].Target), cmp.Compare(a.pipeline, b.pipeline))
+	})
+	return out
+}
+
+// SVG draws throughput (left) and p99 latency (right, log scale) against
+// connections, one line per target, protocol and pipeline depth.
+func SVG(w io.Writer, s *Summary) error {
+	ser := buildSeries(s)
+	var conns []int
+	for _, p := range s.Points {
+		if !slices.Contains(conns, p.Conns) {
+			conns = append(conns, p.Conns)
+		}
+	}
+	slices.Sort(conns)
+	legendRows := (len(ser) + 2) / 3
+	height := legendTop + legendRows*legendRow + 12
+
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n",
+		svgWidth, height, svgWidth, height)
+	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="white"/>`+"\n", svgWidth, height)
+	if len(ser) == 0 || len(conns) == 0 {
+		b.WriteString(`<text x="20" y="40">no vbbench results</text>` + "\n</svg>\n")
+		_, err := io.WriteString(w, b.String())
+		return err
+	}
+
+	xOf := func(panelX float64, c int) float64 {
+		plotW := float64(panelWidth - marginLeft - marginRight)
+		i := slices.Index(conns, c)
+		if len(conns) == 1 {
+			return panelX + marginLeft + plotW/2
+		}
+		return panelX + marginLeft + 20 + float64(i)*(plotW-40)/float64(len(conns)-1)
+	}
+	plotTop, plotBot := float64(marginTop), float64(marginTop+panelHeight-marginBot)
+
+	// Left panel: throughput, linear.
+	maxOps := 0.0
+	for _, se := range ser {
+		for _, p := range se.points {
+			maxOps = max(maxOps, p.OpsPerSec)
+		}
+	}
+	top, step := niceScale(maxOps)
+	yOps := func(v float64) float64 { return plotBot - v/top*(plotBot-plotTop) }
+	panel(&b, 0, "Throughput (ops/s) vs connections", conns, xOf)
+	for v := 0.0; v <= top+step/2; v += step {
+		y := yOps(v)
+		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#ddd"/>`+"\n", marginLeft, y, panelWidth-marginRight, y)
+		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end">%s</text>`+"\n", marginLeft-6, y+4, esc(short(v)))
+	}
+	for _, se := range ser {
+		polyline(&b, se, func(p *VbbenchStat) (float64, float64, bool) {
+			return xOf(0, p.Conns), yOps(p.OpsPerSec), true
+		})
+	}
+
+	// Right panel: p99, log scale over whole decades.
+	lo, hi := math.Inf(1), 0.0
+	for _, se := range ser {
+		for _, p := range se.points {
+			if p.Latency.P99 > 0 {
+				lo, hi = min(lo, p.Latency.P99), max(hi, p.Latency.P99)
+			}
+		}
+	}
+	if hi == 0 {
+		lo, hi = 1, 10
+	}
+	dlo, dhi := math.Floor(math.Log10(lo)), math.Ceil(math.Log10(hi))
+	if dhi <= dlo {
+		dhi = dlo + 1
+	}
+	px := float64(panelWidth + 30)
+	yLat := func(v float64) float64 {
+		return plotBot - (math.Log10(v)-dlo)/(dhi-dlo)*(plotBot-plotTop)
+	}
+	panel(&b, px, "p99 latency (µs, log scale) vs connections", conns, xOf)
+	for d := dlo; d <= dhi; d++ {
+		y := yLat(math.Pow(10, d))
+		fmt.Fprintf(&b, `<line x1="%.0f" y1="%.1f" x2="%.0f" y2="%.1f" stroke="#ddd"/>`+"\n", px+marginLeft, y, px+panelWidth-marginRight, y)
+		fmt.Fprintf(&b, `<text x="%.0f" y="%.1f" text-anchor="end">%s</text>`+"\n", px+marginLeft-6, y+4, esc(short(math.Pow(10, d))))
+	}
+	for _, se := range ser {
+		polyline(&b, se, func(p *VbbenchStat) (float64, float64, bool) {
+			if p.Latency.P99 <= 0 {
+				return 0, 0, false
+			}
+			return xOf(px, p.Conns), yLat(p.Latency.P99), true
+		})
+	}
+
+	// Legend.
+	for i, se := range ser {
+		x := 20 + float64(i%3)*320
+		y := float64(legendTop + (i/3)*legendRow)
+		fmt.Fprintf(&b, `<line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" stroke="%s" stroke-width="2.5"%s/>`+"\n",
+			x, y, x+36, y, se.color, dashAttr(se.dash))
+		fmt.Fprintf(&b, `<text x="%.0f" y="%.0f">%s</text>`+"\n", x+44, y+4, esc(se.label))
+	}
+	b.WriteString("</svg>\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// panel draws a panel's frame, title and x axis.
+func panel(b *strings.Builder, x float64, title string, conns []int, xOf func(float64, int) float64) {
+	top, bot := float64(marginTop), float64(marginTop+panelHeight-marginBot)
+	fmt.Fprintf(b, `<text x="%.0f" y="24" font-size="14" font-weight="bold">%s</text>`+"\n", x+marginLeft, esc(title))
+	fmt.Fprintf(b, `<rect x="%.0f" y="%.0f" width="%d" height="%.0f" fill="none" stroke="#888"/>`+"\n",
+		x+marginLeft, top, panelWidth-marginLeft-marginRight, bot-top)
+	for _, c := range conns {
+		cx := xOf(x, c)
+		fmt.Fprintf(b, `<line x1="%.1f" y1="%.0f" x2="%.1f" y2="%.0f" stroke="#888"/>`+"\n", cx, bot, cx, bot+5)
+		fmt.Fprintf(b, `<text x="%.1f" y="%.0f" text-anchor="middle">%d</text>`+"\n", cx, bot+18, c)
+	}
+	fmt.Fprintf(b, `<text x="%.0f" y="%.0f" text-anchor="middle">client connections</text>`+"\n",
+		x+float64(marginLeft+panelWidth-marginRight)/2, bot+36)
+}
+
+func polyline(b *strings.Builder, se *series, at func(*VbbenchStat) (float64, float64, bool)) {
+	var pts []string
+	for _, p := range se.points {
+		x, y, ok := at(p)
+		if !ok {
+			continue
+		}
+		pts = append(pts, fmt.Sprintf("%.1f,%.1f", x, y))
+		fmt.Fprintf(b, `<circle cx="%.1f" cy="%.1f" r="3" fill="%s"/>`+"\n", x, y, se.color)
+	}
+	if len(pts) > 1 {
+		fmt.Fprintf(b, `<polyline points="%s" fill="none" stroke="%s" stroke-width="2"%s/>`+"\n",
+			strings.Join(pts, " "), se.color, dashAttr(se.dash))
+	}
+}
+
+func dashAttr(d string) string {
+	if d == "" {
+		return ""
+	}
+	return fmt.Sprintf(` stroke-dasharray="%s"`, d)
+}
+
+// niceScale returns an axis top at or above v and a tick step, both 1, 2 or
+// 5 times a power of ten, with 4 to 10 ticks.
+func niceScale(v float64) (top, step float64) {
+	if v <= 0 {
+		return 1, 0.2
+	}
+	raw := v / 5
+	mag := math.Pow(10, math.Floor(math.Log10(raw)))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if step = m * mag; step >= raw {
+			break
+		}
+	}
+	top = math.Ceil(v/step) * step
+	if top < v*1.05 {
+		top += step
+	}
+	return top, step
+}
+
+// short formats an axis value: 1.5k, 120k, 2M.
+func short(v float64) string {
+	switch {
+	case v >= 1e6:
+		return trimZero(fmt.Sprintf("%.1f", v/1e6)) + "M"
+	case v >= 1e3:
+		return trimZero(fmt.Sprintf("%.1f", v/1e3)) + "k"
+	case v >= 1:
+		return trimZero(fmt.Sprintf("%.1f", v))
+	default:
+		return trimZero(fmt.Sprintf("%.3f", v))
+	}
+}
+
+func trimZero(s string) string {
+	if strings.Contains(s, ".") {
+		s = strings.TrimRight(s, "0")
+		s = strings.TrimSuffix(s, ".")
+	}
+	return s
+}
+
+func esc(s string) string {
+	var b strings.Builder
+	_ = xml.EscapeText(&b, []byte(s))
+	return b.String()
+}

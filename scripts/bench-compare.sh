@@ -1,0 +1,442 @@
+#!/usr/bin/env bash
+# bench-compare.sh: vbproxy vs twemproxy vs direct memcached, on loopback.
+#
+# Starts three memcached servers (-t 1, 64 MB), vbproxy in front of them
+# (static map, 1024 vBuckets), twemproxy (nutcracker, ketama) in front of the
+# same three, and drives every target with the same workload, alternating
+# targets round-robin over several short rounds so that machine drift hits
+# them alike:
+#   - memcaslap, one request in flight per connection: binary protocol for
+#     direct and vbproxy, ASCII for twemproxy (it speaks nothing else) and
+#     for direct as the ASCII baseline;
+#   - vbbench over a sweep of connections x pipeline depth, for throughput and
+#     latency percentiles (binary for direct and vbproxy, ASCII for twemproxy).
+# Then it measures proxy memory per idle client connection (VmRSS before and
+# after opening IDLE_CONNS connections to a fresh process) and, in the full
+# run, takes a CPU profile of vbproxy under load. Everything it starts is torn
+# down on exit.
+#
+# Writes BENCHMARKS.md at the repository root (its Notes section is kept),
+# bench/results/bench-compare.svg and bench/results/results.jsonl (the raw
+# records). BENCH_QUICK=1 runs a 1-2 minute smoke version and writes to
+# BENCH_OUT (default: a new temporary directory), leaving the committed report
+# alone.
+#
+# Environment (defaults: full / quick):
+#   BENCH_QUICK=1          smoke version
+#   BENCH_OUT=DIR          where to write the report (repo root / temp dir)
+#   BENCH_ROUNDS           rounds per point (3 / 1)
+#   BENCH_DURATION         vbbench measured seconds per run (3 / 1)
+#   BENCH_CONNS            vbbench connection counts ("1 16 64 256" / "1 16")
+#   BENCH_PIPELINES        vbbench pipeline depths ("1 16")
+#   BENCH_MC_CONNS         memcaslap connection counts ("16 64" / "16")
+#   BENCH_KEYS             keys per target (50000 / 10000)
+#   BENCH_IDLE_CONNS       idle connections for the memory check (10000 / 2000)
+#   BENCH_PROFILE=0|1      CPU profile of vbproxy (1 / 0)
+#   VBPROXY_BIN, VBBENCH_BIN   use these binaries instead of building them
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+QUICK=${BENCH_QUICK:-0}
+if [[ $QUICK == 1 ]]; then
+	ROUNDS=${BENCH_ROUNDS:-1}
+	DURATION=${BENCH_DURATION:-1}
+	WARMUP=0.2
+	CONNS=${BENCH_CONNS:-"1 16"}
+	MC_CONNS=${BENCH_MC_CONNS:-"16"}
+	KEYS=${BENCH_KEYS:-10000}
+	IDLE_CONNS=${BENCH_IDLE_CONNS:-2000}
+	PROFILE=${BENCH_PROFILE:-0}
+	MODE="quick smoke run, BENCH_QUICK=1"
+else
+	ROUNDS=${BENCH_ROUNDS:-3}
+	DURATION=${BENCH_DURATION:-3}
+	WARMUP=0.5
+	CONNS=${BENCH_CONNS:-"1 16 64 256"}
+	MC_CONNS=${BENCH_MC_CONNS:-"16 64"}
+	KEYS=${BENCH_KEYS:-50000}
+	IDLE_CONNS=${BENCH_IDLE_CONNS:-10000}
+	PROFILE=${BENCH_PROFILE:-1}
+	MODE="full run"
+fi
+PIPELINES=${BENCH_PIPELINES:-"1 16"}
+MAIN_CONNS=16
+VALUE_SIZE=100
+RATIO=0.9
+VBUCKETS=1024
+
+log() { printf '%s bench-compare: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "FAILED: $*"; exit 1; }
+
+for tool in /usr/bin/memcached /usr/sbin/nutcracker /usr/bin/memcaslap curl go; do
+	command -v "$tool" >/dev/null || die "$tool not found (apt-get install memcached nutcracker libmemcached-tools curl; Go on PATH)"
+done
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/bench-compare.XXXXXX")
+if [[ $QUICK == 1 ]]; then
+	OUT_DIR=${BENCH_OUT:-$WORK/out}
+	OUT_MD=$OUT_DIR/BENCHMARKS.md
+	RES_DIR=$OUT_DIR
+	NOTES_FROM=$ROOT/BENCHMARKS.md
+else
+	OUT_DIR=${BENCH_OUT:-$ROOT}
+	OUT_MD=$OUT_DIR/BENCHMARKS.md
+	RES_DIR=$OUT_DIR/bench/results
+	NOTES_FROM=$OUT_MD
+fi
+mkdir -p "$OUT_DIR" "$RES_DIR"
+RESULTS=$WORK/results.jsonl
+: >"$RESULTS"
+
+PIDS=()
+cleanup() {
+	local rc=$?
+	for pid in "${PIDS[@]}"; do
+		kill "$pid" 2>/dev/null || true
+	done
+	for pid in "${PIDS[@]}"; do
+		wait "$pid" 2>/dev/null || true
+	done
+	if [[ $rc != 0 ]]; then
+		log "logs kept in $WORK"
+		for f in "$WORK"/*.log; do
+			[[ -s $f ]] && { echo "--- $f (last lines)" >&2; tail -n 20 "$f" >&2; }
+		done
+	else
+		rm -rf "$WORK"
+	fi
+}
+trap cleanup EXIT
+
+# stop_pid PID: end a process this script started and forget it.
+stop_pid() {
+	local pid=$1 keep=() p
+	kill "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	for p in "${PIDS[@]}"; do
+		[[ $p == "$pid" ]] || keep+=("$p")
+	done
+	PIDS=("${keep[@]}")
+}
+trap 'exit 130' INT TERM
+
+# Idle connections need file descriptors: in this shell, so that children
+# (vbproxy, nutcracker, vbbench idle) inherit it.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+(( $(ulimit -n) >= IDLE_CONNS + 1000 )) || die "ulimit -n is $(ulimit -n), need at least $((IDLE_CONNS + 1000)) for $IDLE_CONNS idle connections"
+
+# ---- binaries ---------------------------------------------------------------
+if [[ -z ${VBPROXY_BIN:-} || -z ${VBBENCH_BIN:-} ]]; then
+	log "building vbproxy and vbbench"
+	(cd "$ROOT" && go build -trimpath -o "$WORK/bin/" ./cmd/vbproxy ./cmd/vbbench) || die "go build failed"
+fi
+VBPROXY=${VBPROXY_BIN:-$WORK/bin/vbproxy}
+VBBENCH=${VBBENCH_BIN:-$WORK/bin/vbbench}
+[[ -x $VBPROXY ]] || die "vbproxy binary $VBPROXY missing"
+[[ -x $VBBENCH ]] || die "vbbench binary $VBBENCH missing"
+
+# ---- helpers ----------------------------------------------------------------
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+USED_PORTS=" "
+free_port() {
+	local p
+	for _ in $(seq 200); do
+		p=$((20000 + RANDOM % 30000))
+		[[ $USED_PORTS == *" $p "* ]] && continue
+		if ! port_open "$p"; then
+			USED_PORTS+="$p "
+			echo "$p"
+			return
+		fi
+	done
+	die "no free port found"
+}
+
+wait_port() { # port pid name
+	for _ in $(seq 200); do
+		port_open "$1" && return 0
+		kill -0 "$2" 2>/dev/null || die "$3 exited at start (see $WORK/$3.log)"
+		sleep 0.05
+	done
+	die "$3 is not listening on 127.0.0.1:$1 after 10s"
+}
+
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+
+# JSON string escaping for the few strings we write ourselves.
+json_str() {
+	local s=${1//\\/\\\\}
+	s=${s//\"/\\\"}
+	s=${s//$'\n'/ }
+	s=${s//$'\t'/ }
+	printf '"%s"' "$s"
+}
+
+# rotate N WORDS...: the words rotated left by N.
+rotate() {
+	local n=$1
+	shift
+	local a=("$@") i
+	for ((i = 0; i < ${#a[@]}; i++)); do
+		printf '%s ' "${a[$(((i + n) % ${#a[@]}))]}"
+	done
+}
+
+# ---- servers ----------------------------------------------------------------
+MC_PORTS=()
+MEMCACHED_USER=()
+[[ $(id -u) == 0 ]] && MEMCACHED_USER=(-u nobody)
+for i in 1 2 3; do
+	p=$(free_port)
+	/usr/bin/memcached "${MEMCACHED_USER[@]}" -l 127.0.0.1 -p "$p" -U 0 -t 1 -m 64 -c 16384 >"$WORK/memcached$i.log" 2>&1 &
+	PIDS+=($!)
+	wait_port "$p" $! "memcached$i"
+	MC_PORTS+=("$p")
+done
+SERVERS_JSON=$(printf '"127.0.0.1:%s",' "${MC_PORTS[@]}")
+SERVERS_JSON=${SERVERS_JSON%,}
+log "memcached on ports ${MC_PORTS[*]}"
+
+# Static vBucket map: vBucket i on server i % 3, no replicas.
+MAP=$WORK/map.json
+{
+	printf '{"rev":1,"name":"default","nodeLocator":"vbucket","vBucketServerMap":{"hashAlgorithm":"CRC","numReplicas":0,'
+	printf '"serverList":[%s],"vBucketMap":[' "$SERVERS_JSON"
+	for ((v = 0; v < VBUCKETS; v++)); do
+		((v > 0)) && printf ','
+		printf '[%d]' $((v % 3))
+	done
+	printf ']}}\n'
+} >"$MAP"
+
+start_vbproxy() { # name -> sets VBP_PORT VBP_PID VBP_ADMIN
+	local name=$1
+	VBP_PORT=$(free_port)
+	VBP_ADMIN=$(free_port)
+	cat >"$WORK/$name.yaml" <<-YAML
+		listeners:
+		  - address: 127.0.0.1:$VBP_PORT
+		    bucket: default
+		cluster:
+		  map_file: $MAP
+		upstream:
+		  pool_size: 2
+		limits:
+		  max_connections: $((IDLE_CONNS + 5000))
+		admin:
+		  address: 127.0.0.1:$VBP_ADMIN
+		  pprof: true
+		log:
+		  level: warn
+	YAML
+	"$VBPROXY" -check-config "$WORK/$name.yaml" >"$WORK/$name.check.log" 2>&1 ||
+		die "vbproxy rejects its config: $(cat "$WORK/$name.check.log")"
+	"$VBPROXY" -config "$WORK/$name.yaml" >"$WORK/$name.log" 2>&1 &
+	VBP_PID=$!
+	PIDS+=("$VBP_PID")
+	wait_port "$VBP_PORT" "$VBP_PID" "$name"
+	for _ in $(seq 100); do
+		curl -fsS -o /dev/null "http://127.0.0.1:$VBP_ADMIN/readyz" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	die "$name not ready (GET /readyz on 127.0.0.1:$VBP_ADMIN)"
+}
+
+start_twemproxy() { # name -> sets TW_PORT TW_PID
+	local name=$1 stats
+	TW_PORT=$(free_port)
+	stats=$(free_port)
+	{
+		echo "bench:"
+		echo "  listen: 127.0.0.1:$TW_PORT"
+		echo "  hash: fnv1a_64"
+		echo "  distribution: ketama"
+		echo "  timeout: 2500"
+		echo "  backlog: 4096"
+		echo "  preconnect: true"
+		echo "  auto_eject_hosts: false"
+		echo "  server_connections: 1"
+		echo "  servers:"
+		for i in 0 1 2; do echo "   - 127.0.0.1:${MC_PORTS[$i]}:1 mc$i"; done
+	} >"$WORK/$name.yml"
+	/usr/sbin/nutcracker -t -c "$WORK/$name.yml" >"$WORK/$name.check.log" 2>&1 ||
+		die "nutcracker rejects its config: $(cat "$WORK/$name.check.log")"
+	/usr/sbin/nutcracker -c "$WORK/$name.yml" -s "$stats" -a 127.0.0.1 -o "$WORK/$name.log" &
+	TW_PID=$!
+	PIDS+=("$TW_PID")
+	wait_port "$TW_PORT" "$TW_PID" "$name"
+}
+
+start_vbproxy vbproxy
+VBP_MAIN_PORT=$VBP_PORT VBP_MAIN_ADMIN=$VBP_ADMIN
+start_twemproxy twemproxy
+TW_MAIN_PORT=$TW_PORT
+log "vbproxy on $VBP_MAIN_PORT (admin $VBP_MAIN_ADMIN), twemproxy on $TW_MAIN_PORT"
+
+declare -A ADDR=([direct]=127.0.0.1:${MC_PORTS[0]} [vbproxy]=127.0.0.1:$VBP_MAIN_PORT [twemproxy]=127.0.0.1:$TW_MAIN_PORT)
+declare -A PROTO=([direct]=binary [vbproxy]=binary [twemproxy]=ascii)
+declare -A PREFIX=([direct]=d: [vbproxy]=v: [twemproxy]=t:)
+TARGETS=(direct vbproxy twemproxy)
+
+# ---- populate -----------------------------------------------------------------
+for t in "${TARGETS[@]}"; do
+	out=$(timeout 120 "$VBBENCH" -addr "${ADDR[$t]}" -protocol "${PROTO[$t]}" -conns 16 -pipeline 16 -ops 16 -warmup 0 \
+		-keys "$KEYS" -value-size "$VALUE_SIZE" -prefix "${PREFIX[$t]}" -json 2>"$WORK/populate-$t.log") ||
+		die "populating $t failed: $(cat "$WORK/populate-$t.log")"
+	pop=$(printf '%s' "$out" | grep -o '"populate":{[^}]*}' || true)
+	[[ $pop == *'"errors":0'* ]] || die "populating $t had errors: $pop"
+	log "populated $t: $KEYS keys"
+done
+
+# ---- rounds -------------------------------------------------------------------
+MC_CFG=$WORK/memcaslap.cfg
+cat >"$MC_CFG" <<-CFG
+	key
+	32 32 1
+	value
+	$VALUE_SIZE $VALUE_SIZE 1
+	cmd
+	0 $(awk "BEGIN{print 1-$RATIO}")
+	1 $RATIO
+CFG
+
+run_memcaslap() { # round target proto conns
+	local round=$1 t=$2 proto=$3 c=$4 addr out tps ops secs misses threads err flags=()
+	case $t in
+	direct) addr=127.0.0.1:${MC_PORTS[0]} ;;
+	vbproxy) addr=127.0.0.1:$VBP_MAIN_PORT ;;
+	twemproxy) addr=127.0.0.1:$TW_MAIN_PORT ;;
+	esac
+	[[ $proto == binary ]] && flags=(--binary)
+	threads=$((c >= 2 ? 2 : 1))
+	out=$WORK/memcaslap-$t-$proto-$c-$round.log
+	if timeout $((DURATION + 30)) /usr/bin/memcaslap -s "$addr" -T "$threads" -c "$c" -t "${DURATION}s" -F "$MC_CFG" \
+		-w 1k "${flags[@]}" >"$out" 2>&1; then
+		read -r secs ops tps < <(awk '/^Run time:/ {gsub("s","",$3); print $3, $5, $7}' "$out" | tail -n 1) || true
+		misses=$(awk '/^get_misses:/ {v=$2} END {print v+0}' "$out")
+	fi
+	if [[ -n ${tps:-} ]]; then
+		printf '{"kind":"memcaslap","target":"%s","protocol":"%s","round":%d,"conns":%d,"ops":%d,"ops_per_sec":%s,"seconds":%s,"get_misses":%d}\n' \
+			"$t" "$proto" "$round" "$c" "$ops" "$tps" "$secs" "$misses" >>"$RESULTS"
+		log "round $round memcaslap $t/$proto conns=$c: $tps ops/s"
+	else
+		err="memcaslap failed: $(tail -n 1 "$out")"
+		printf '{"kind":"memcaslap","target":"%s","protocol":"%s","round":%d,"conns":%d,"error":%s}\n' \
+			"$t" "$proto" "$round" "$c" "$(json_str "$err")" >>"$RESULTS"
+		log "round $round memcaslap $t/$proto conns=$c: $err"
+	fi
+}
+
+run_vbbench() { # round target conns pipeline
+	local round=$1 t=$2 c=$3 p=$4 out
+	if out=$(timeout $((DURATION + 60)) "$VBBENCH" -addr "${ADDR[$t]}" -protocol "${PROTO[$t]}" -conns "$c" -pipeline "$p" \
+		-duration "${DURATION}s" -warmup "${WARMUP}s" -keys "$KEYS" -value-size "$VALUE_SIZE" -ratio "$RATIO" \
+		-prefix "${PREFIX[$t]}" -no-populate -seed "$round" -json 2>"$WORK/vbbench.err.log"); then
+		printf '{"kind":"vbbench","target":"%s","round":%d,"result":%s}\n' "$t" "$round" "$out" >>"$RESULTS"
+		log "round $round vbbench $t conns=$c pipeline=$p: $(printf '%s' "$out" | grep -o '"ops_per_sec":[0-9.]*' | cut -d: -f2) ops/s"
+	else
+		printf '{"kind":"vbbench","target":"%s","protocol":"%s","round":%d,"conns":%d,"pipeline":%d,"error":%s}\n' \
+			"$t" "${PROTO[$t]}" "$round" "$c" "$p" "$(json_str "vbbench failed: $(tail -n 1 "$WORK/vbbench.err.log")")" >>"$RESULTS"
+		log "round $round vbbench $t conns=$c pipeline=$p: FAILED $(tail -n 1 "$WORK/vbbench.err.log")"
+	fi
+}
+
+MC_TARGETS=(direct/binary vbproxy/binary direct/ascii twemproxy/ascii)
+for ((r = 1; r <= ROUNDS; r++)); do
+	for c in $MC_CONNS; do
+		for tp in $(rotate $((r - 1)) "${MC_TARGETS[@]}"); do
+			run_memcaslap "$r" "${tp%/*}" "${tp#*/}" "$c"
+		done
+	done
+	for p in $PIPELINES; do
+		for c in $CONNS; do
+			for t in $(rotate $((r - 1)) "${TARGETS[@]}"); do
+				run_vbbench "$r" "$t" "$c" "$p"
+			done
+		done
+	done
+done
+
+# ---- CPU profile of vbproxy under load ---------------------------------------------
+PROFILE_NOTE="not taken (BENCH_PROFILE=0)"
+if [[ $PROFILE == 1 ]]; then
+	log "profiling vbproxy (64 conns, pipeline 16)"
+	curl -fsS -o "$RES_DIR/vbproxy-cpu.pprof" "http://127.0.0.1:$VBP_MAIN_ADMIN/debug/pprof/profile?seconds=8" &
+	curl_pid=$!
+	timeout 60 "$VBBENCH" -addr "${ADDR[vbproxy]}" -conns 64 -pipeline 16 -duration 10s -warmup 0 -keys "$KEYS" \
+		-value-size "$VALUE_SIZE" -ratio "$RATIO" -prefix "${PREFIX[vbproxy]}" -no-populate >/dev/null 2>&1 || true
+	if wait "$curl_pid" && [[ -s $RES_DIR/vbproxy-cpu.pprof ]]; then
+		go tool pprof -top -nodecount=40 "$VBPROXY" "$RES_DIR/vbproxy-cpu.pprof" >"$RES_DIR/vbproxy-cpu.top.txt" 2>/dev/null || true
+		PROFILE_NOTE="bench/results/vbproxy-cpu.pprof (8 s under vbbench 64 conns, pipeline 16; top functions in bench/results/vbproxy-cpu.top.txt)"
+	else
+		PROFILE_NOTE="failed (GET /debug/pprof/profile on the admin port)"
+	fi
+fi
+
+# ---- memory per idle connection ----------------------------------------------------
+measure_idle() { # name pid addr proto touch variant
+	local name=$1 pid=$2 addr=$3 proto=$4 touch=$5 variant=$6 before after idle_pid flags=() ready=0
+	[[ $touch == 1 ]] && flags=(-touch)
+	sleep 1
+	before=$(rss_kib "$pid")
+	"$VBBENCH" idle -addr "$addr" -protocol "$proto" -conns "$IDLE_CONNS" "${flags[@]}" -hold 300s >"$WORK/idle-$name.out" 2>"$WORK/idle-$name.log" &
+	idle_pid=$!
+	PIDS+=("$idle_pid")
+	for _ in $(seq 1200); do
+		if grep -q '^ready' "$WORK/idle-$name.out"; then ready=1; break; fi
+		kill -0 "$idle_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if [[ $ready == 1 ]]; then
+		sleep 2
+		after=$(rss_kib "$pid")
+		printf '{"kind":"memory","target":"%s","variant":"%s","conns":%d,"rss_before_kib":%d,"rss_after_kib":%d}\n' \
+			"${name%%-*}" "$variant" "$IDLE_CONNS" "$before" "$after" >>"$RESULTS"
+		log "memory $name: RSS $before KiB -> $after KiB with $IDLE_CONNS idle connections"
+	else
+		printf '{"kind":"memory","target":"%s","variant":"%s","conns":%d,"error":%s}\n' "${name%%-*}" "$variant" "$IDLE_CONNS" \
+			"$(json_str "$(tail -n 1 "$WORK/idle-$name.log")")" >>"$RESULTS"
+		log "memory $name: FAILED $(tail -n 1 "$WORK/idle-$name.log")"
+	fi
+	stop_pid "$idle_pid"
+}
+
+for variant in connected touched; do
+	touch=0 label=connected
+	[[ $variant == touched ]] && touch=1 label="after one get"
+	start_vbproxy "vbproxy-mem-$variant"
+	measure_idle "vbproxy-mem-$variant" "$VBP_PID" "127.0.0.1:$VBP_PORT" binary "$touch" "$label"
+	stop_pid "$VBP_PID"
+	start_twemproxy "twemproxy-mem-$variant"
+	measure_idle "twemproxy-mem-$variant" "$TW_PID" "127.0.0.1:$TW_PORT" ascii "$touch" "$label"
+	stop_pid "$TW_PID"
+done
+
+# ---- report -------------------------------------------------------------------------
+cp "$RESULTS" "$RES_DIR/results.jsonl"
+VBPROXY_REV=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
+MC_WORKLOAD="memcaslap: 32-byte keys, $VALUE_SIZE-byte values, $(awk "BEGIN{print $RATIO*100}")% gets, key window 1k per connection, ${DURATION} s per run, 2 threads"
+VB_WORKLOAD="vbbench: $KEYS keys per target (populated once, distinct prefixes), uniform, $VALUE_SIZE-byte values, $(awk "BEGIN{print $RATIO*100}")% gets, ${WARMUP} s warm-up then ${DURATION} s measured per run"
+"$VBBENCH" report -results "$RESULTS" -out "$OUT_MD" -notes-from "$NOTES_FROM" -svg "$RES_DIR/bench-compare.svg" \
+	-main-conns "$MAIN_CONNS" -main-pipeline 1 -pipelined 16 \
+	-set "mode=$MODE" \
+	-set "method=$ROUNDS round(s); in each round every point runs once per target, targets in rotated order, so drift hits all alike." \
+	-set "nproc=$(nproc)" \
+	-set "cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)" \
+	-set "kernel=$(uname -sr)" \
+	-set "go=$(go version | awk '{print $3, $4}')" \
+	-set "memcached=$(/usr/bin/memcached -V 2>&1 | head -n 1)" \
+	-set "nutcracker=$(/usr/sbin/nutcracker -V 2>&1 | head -n 1 | sed 's/^This is //')" \
+	-set "memcaslap=$(/usr/bin/memcaslap -V 2>&1 | head -n 1)" \
+	-set "vbproxy=$VBPROXY_REV" \
+	-set "setup.backends=3 memcached (-t 1, -m 64) on 127.0.0.1; direct access is the first of them" \
+	-set "setup.vbproxy=static map of $VBUCKETS vBuckets (vBucket i on server i mod 3), upstream pool_size 2, log level warn, pprof on" \
+	-set "setup.twemproxy=nutcracker, hash fnv1a_64, distribution ketama, server_connections 1, preconnect; ASCII only" \
+	-set "setup.workload (memcaslap)=$MC_WORKLOAD" \
+	-set "setup.workload (vbbench)=$VB_WORKLOAD" \
+	-set "setup.memory=fresh process per measurement, $IDLE_CONNS connections from vbbench idle, VmRSS 1 s after start and 2 s after the last connection" \
+	-set "setup.profile=$PROFILE_NOTE" \
+	-set "setup.raw results=$( [[ $QUICK == 1 ]] && echo "$RES_DIR/results.jsonl" || echo bench/results/results.jsonl )" \
+	>&2 || die "vbbench report failed"
+log "wrote $OUT_MD"
