@@ -371,3 +371,43 @@ var (
 	_ = errors.New
 	_ atomic.Int32
 )
+
+// TestNoopBarrierPausedNode checks that a NOOP's reply waits for every
+// earlier request, even one held up on a paused node, while requests behind
+// it on other nodes complete: "GET (paused), GETQ (live, hit), NOOP" answers
+// GET, GETQ, NOOP in that order, once the node resumes.
+func TestNoopBarrierPausedNode(t *testing.T) {
+	c, _, addr, src := simCluster(t, sim.Options{}, Options{OperationTimeout: 10 * time.Second})
+	m := src.Current()
+	var slowKey, fastKey string
+	for i := 0; slowKey == "" || fastKey == ""; i++ {
+		k := fmt.Sprint("barrier-", i)
+		_, node := m.Route([]byte(k))
+		if node == 0 && slowKey == "" {
+			slowKey = k
+		} else if node != 0 && fastKey == "" {
+			fastKey = k
+		}
+	}
+	cl := dial(t, addr)
+	cl.set(slowKey, "slow")
+	cl.set(fastKey, "fast")
+	paused := c.VBucketOwner("default", int(vbmap.VBucket([]byte(slowKey), c.NumVBuckets())))
+	c.Pause(paused)
+	var p []byte
+	p = append(p, req(memcached.OpGet, 1, nil, []byte(slowKey), nil)...)
+	p = append(p, req(memcached.OpGetQ, 2, nil, []byte(fastKey), nil)...)
+	p = append(p, req(memcached.OpNoop, 3, nil, nil, nil)...)
+	cl.write(p)
+	time.Sleep(50 * time.Millisecond) // the fast GETQ has its reply by now; it must wait
+	c.Resume(paused)
+	for _, want := range []struct {
+		op     memcached.Opcode
+		opaque uint32
+	}{{memcached.OpGet, 1}, {memcached.OpGetQ, 2}, {memcached.OpNoop, 3}} {
+		h, _ := cl.read()
+		if h.Opcode != want.op || h.Opaque != want.opaque || h.Status != memcached.StatusSuccess {
+			t.Fatalf("got %s opaque %d %v, want %s opaque %d SUCCESS", h.Opcode, h.Opaque, h.Status, want.op, want.opaque)
+		}
+	}
+}

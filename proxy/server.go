@@ -229,8 +229,10 @@ func (s *Server) sessionDone(sess *session) {
 
 // Shutdown stops accepting, lets every session finish the requests it has
 // already read (their replies are written), then closes client and upstream
-// connections. When ctx ends first, remaining client connections are closed
-// at once, requests still in flight fail, and ctx's error is returned.
+// connections. When ctx ends first, the remaining client connections are
+// closed at once and ctx's error is returned; requests still in flight
+// upstream then end in the background within OperationTimeout (the pools
+// drain them), and their sessions with them.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	first := !s.closing.Swap(true)
@@ -254,28 +256,35 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.wg.Wait()
 		close(drained)
 	}()
-	var err error
 	select {
 	case <-drained:
 	case <-ctx.Done():
-		err = ctx.Err()
+		// Out of time: close every client connection now. Requests still in
+		// flight upstream end within their operation timeout, when the pools
+		// (closed in the background) have drained; their sessions end then.
 		s.mu.Lock()
 		for sess := range s.sessions {
 			_ = sess.cc.Close()
 		}
 		s.mu.Unlock()
+		go s.closePools()
+		s.log.Warn("shutdown deadline passed; client connections closed, upstream draining in the background")
+		return ctx.Err()
 	}
-	// Close upstream pools: requests still in flight complete with an error,
-	// which lets the remaining sessions end.
+	s.closePools()
+	if first {
+		s.log.Info("proxy stopped", "bucket", s.o.Bucket)
+	}
+	return nil
+}
+
+// closePools closes the upstream pools (once): requests still in flight
+// finish or time out, and map changes are ignored from then on.
+func (s *Server) closePools() {
 	s.poolsMu.Lock()
 	s.poolsShut = true
 	s.pools.close()
 	s.poolsMu.Unlock()
-	<-drained
-	if first {
-		s.log.Info("proxy stopped", "bucket", s.o.Bucket)
-	}
-	return err
 }
 
 // Ready reports whether the server is serving at least one listener and a

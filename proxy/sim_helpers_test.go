@@ -13,6 +13,22 @@ import (
 // ephemeral ports), a vbmap.Source following it, and a proxy in front.
 func simCluster(t testing.TB, so sim.Options, o Options) (*sim.Cluster, *Server, string, *vbmap.Source) {
 	t.Helper()
+	c, src := simSource(t, so)
+	srv, addr := startProxy(t, simOptions(o, src))
+	return c, srv, addr, src
+}
+
+// simOptions fills o for a proxy in front of the simulated cluster.
+func simOptions(o Options, src *vbmap.Source) Options {
+	o.Map = src
+	o.Bucket = "default"
+	o.User, o.Password = "Administrator", "password"
+	return o
+}
+
+// simSource starts a simulated cluster and a vbmap.Source following it.
+func simSource(t testing.TB, so sim.Options) (*sim.Cluster, *vbmap.Source) {
+	t.Helper()
 	so.Host = "127.0.0.1"
 	c, err := sim.Start(so)
 	if err != nil {
@@ -44,9 +60,5 @@ func simCluster(t testing.TB, so sim.Options, o Options) (*sim.Cluster, *Server,
 	case <-time.After(10 * time.Second):
 		t.Fatalf("no vBucket map from the simulated cluster")
 	}
-	o.Map = src
-	o.Bucket = "default"
-	o.User, o.Password = "Administrator", "password"
-	srv, addr := startProxy(t, o)
-	return c, srv, addr, src
+	return c, src
 }
