@@ -52,10 +52,11 @@ func testConfig(t *testing.T, c *sim.Cluster) (*Config, secrets) {
 }
 
 type running struct {
-	app   *app
-	admin string // http://host:port
-	proxy string // host:port
-	done  chan error
+	app    *app
+	cancel context.CancelFunc // starts the shutdown
+	admin  string             // http://host:port
+	proxy  string             // host:port
+	done   chan error
 }
 
 // startApp wires and starts the app in-process; Cleanup stops it and
@@ -71,7 +72,7 @@ func startApp(t *testing.T, cfg *Config, sec secrets) *running {
 		t.Fatalf("listen: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{app: a, proxy: a.lis[0].ln.Addr().String(), admin: "http://" + a.adminLn.Addr().String(), done: make(chan error, 1)}
+	r := &running{app: a, cancel: cancel, proxy: a.lis[0].ln.Addr().String(), admin: "http://" + a.adminLn.Addr().String(), done: make(chan error, 1)}
 	go func() { r.done <- a.serve(ctx, func() {}) }()
 	t.Cleanup(func() {
 		cancel()

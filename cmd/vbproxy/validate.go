@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -121,7 +122,7 @@ func (v *validator) cluster(c *ClusterConfig) string {
 		v.seed(fmt.Sprintf("cluster.seeds[%d]", i), seed)
 	}
 	if c.MapFile != "" {
-		if data, err := os.ReadFile(c.MapFile); err != nil {
+		if data, err := readFileMax(c.MapFile, vbmap.DefaultMaxConfigBytes); err != nil {
 			v.add("cluster.map_file", "%v", err)
 		} else if _, err := vbmap.Parse(data, vbmap.ParseOptions{Origin: vbmap.OriginStatic, Network: c.Network}); err != nil {
 			v.add("cluster.map_file", "%s: %v", c.MapFile, err)
@@ -148,7 +149,7 @@ func (v *validator) password(prefix, file, env string) (string, bool) {
 		v.add(prefix, "exactly one of password_file or password_env must be set, got both")
 		return "", false
 	case file != "":
-		data, err := os.ReadFile(file)
+		data, err := readFileMax(file, maxPasswordFile)
 		if err != nil {
 			v.add(prefix+".password_file", "%v", err)
 			return "", false
@@ -235,6 +236,26 @@ func sameAddress(a, b string) bool {
 	}
 	wildcard := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
 	return ha == hb || wildcard(ha) || wildcard(hb)
+}
+
+// maxPasswordFile bounds a password file: anything longer is not one.
+const maxPasswordFile = 64 << 10
+
+// readFileMax reads a whole file of at most max bytes.
+func readFileMax(path string, max int) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, int64(max)+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > max {
+		return nil, fmt.Errorf("%s: larger than %d bytes", path, max)
+	}
+	return data, nil
 }
 
 func validPort(p string) bool {
