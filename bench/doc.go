@@ -27,6 +27,7 @@
 // encoding so that reports can merge rounds). HoldIdle opens many idle
 // connections, for memory-per-connection measurements.
 //
-// Package bench/report turns the results of scripts/bench-compare.sh into
+// Package bench/mctest starts real memcached servers for tests. Package
+// bench/report turns the results of scripts/bench-compare.sh into
 // BENCHMARKS.md and an SVG chart.
 package bench

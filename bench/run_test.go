@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vbproxy/vbproxy/bench/internal/mctest"
+	"github.com/vbproxy/vbproxy/bench/mctest"
 )
 
 func TestRunAgainstMemcached(t *testing.T) {

@@ -252,11 +252,14 @@ func errorsCell(st *VbbenchStat) string {
 	if st.Errors == 0 && st.Aborted == 0 && len(st.Failed) == 0 {
 		return "0"
 	}
-	var parts []string
-	for _, k := range slices.Sorted(maps.Keys(st.ErrorsByKind)) {
-		parts = append(parts, fmt.Sprintf("%s %d", k, st.ErrorsByKind[k]))
+	out := fmt.Sprint(st.Errors)
+	if st.Errors > 0 {
+		var parts []string
+		for _, k := range slices.Sorted(maps.Keys(st.ErrorsByKind)) {
+			parts = append(parts, fmt.Sprintf("%s %d", k, st.ErrorsByKind[k]))
+		}
+		out += " (" + strings.Join(parts, ", ") + ")"
 	}
-	out := fmt.Sprintf("%d (%s)", st.Errors, strings.Join(parts, ", "))
 	if st.Aborted > 0 {
 		out += fmt.Sprintf(", %d connections gave up", st.Aborted)
 	}

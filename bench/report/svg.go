@@ -112,63 +112,13 @@ func SVG(w io.Writer, s *Summary) error {
 		}
 		return panelX + marginLeft + 20 + float64(i)*(plotW-40)/float64(len(conns)-1)
 	}
-	plotTop, plotBot := float64(marginTop), float64(marginTop+panelHeight-marginBot)
 
-	// Left panel: throughput, linear.
-	maxOps := 0.0
-	for _, se := range ser {
-		for _, p := range se.points {
-			maxOps = max(maxOps, p.OpsPerSec)
-		}
-	}
-	top, step := niceScale(maxOps)
-	yOps := func(v float64) float64 { return plotBot - v/top*(plotBot-plotTop) }
-	panel(&b, 0, "Throughput (ops/s) vs connections", conns, xOf)
-	for v := 0.0; v <= top+step/2; v += step {
-		y := yOps(v)
-		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#ddd"/>`+"\n", marginLeft, y, panelWidth-marginRight, y)
-		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end">%s</text>`+"\n", marginLeft-6, y+4, esc(short(v)))
-	}
-	for _, se := range ser {
-		polyline(&b, se, func(p *VbbenchStat) (float64, float64, bool) {
-			return xOf(0, p.Conns), yOps(p.OpsPerSec), true
-		})
-	}
-
-	// Right panel: p99, log scale over whole decades.
-	lo, hi := math.Inf(1), 0.0
-	for _, se := range ser {
-		for _, p := range se.points {
-			if p.Latency.P99 > 0 {
-				lo, hi = min(lo, p.Latency.P99), max(hi, p.Latency.P99)
-			}
-		}
-	}
-	if hi == 0 {
-		lo, hi = 1, 10
-	}
-	dlo, dhi := math.Floor(math.Log10(lo)), math.Ceil(math.Log10(hi))
-	if dhi <= dlo {
-		dhi = dlo + 1
-	}
-	px := float64(panelWidth + 30)
-	yLat := func(v float64) float64 {
-		return plotBot - (math.Log10(v)-dlo)/(dhi-dlo)*(plotBot-plotTop)
-	}
-	panel(&b, px, "p99 latency (µs, log scale) vs connections", conns, xOf)
-	for d := dlo; d <= dhi; d++ {
-		y := yLat(math.Pow(10, d))
-		fmt.Fprintf(&b, `<line x1="%.0f" y1="%.1f" x2="%.0f" y2="%.1f" stroke="#ddd"/>`+"\n", px+marginLeft, y, px+panelWidth-marginRight, y)
-		fmt.Fprintf(&b, `<text x="%.0f" y="%.1f" text-anchor="end">%s</text>`+"\n", px+marginLeft-6, y+4, esc(short(math.Pow(10, d))))
-	}
-	for _, se := range ser {
-		polyline(&b, se, func(p *VbbenchStat) (float64, float64, bool) {
-			if p.Latency.P99 <= 0 {
-				return 0, 0, false
-			}
-			return xOf(px, p.Conns), yLat(p.Latency.P99), true
-		})
-	}
+	// Both panels use log scales: the targets span two orders of magnitude
+	// and ratios between lines are what matters.
+	drawLogPanel(&b, 0, "Throughput (ops/s, log scale) vs connections", ser, conns, xOf,
+		func(p *VbbenchStat) float64 { return p.OpsPerSec })
+	drawLogPanel(&b, float64(panelWidth+30), "p99 latency (µs, log scale) vs connections", ser, conns, xOf,
+		func(p *VbbenchStat) float64 { return p.Latency.P99 })
 
 	// Legend.
 	for i, se := range ser {
@@ -181,6 +131,66 @@ func SVG(w io.Writer, s *Summary) error {
 	b.WriteString("</svg>\n")
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// drawLogPanel draws one panel at x with a log-scale y axis for value.
+func drawLogPanel(b *strings.Builder, x float64, title string, ser []*series, conns []int,
+	xOf func(float64, int) float64, value func(*VbbenchStat) float64) {
+	plotTop, plotBot := float64(marginTop), float64(marginTop+panelHeight-marginBot)
+	lo, hi := math.Inf(1), 0.0
+	for _, se := range ser {
+		for _, p := range se.points {
+			if v := value(p); v > 0 {
+				lo, hi = min(lo, v), max(hi, v)
+			}
+		}
+	}
+	if hi == 0 {
+		lo, hi = 1, 10
+	}
+	dlo, dhi := math.Floor(math.Log10(lo)), math.Ceil(math.Log10(hi))
+	if dhi <= dlo {
+		dhi = dlo + 1
+	}
+	y := func(v float64) float64 { return plotBot - (math.Log10(v)-dlo)/(dhi-dlo)*(plotBot-plotTop) }
+	panel(b, x, title, conns, xOf)
+	for _, t := range logTicks(dlo, dhi) {
+		yy := y(t)
+		stroke := "#eee"
+		if isDecade(t) {
+			stroke = "#ccc"
+		}
+		fmt.Fprintf(b, `<line x1="%.0f" y1="%.1f" x2="%.0f" y2="%.1f" stroke="%s"/>`+"\n", x+marginLeft, yy, x+panelWidth-marginRight, yy, stroke)
+		fmt.Fprintf(b, `<text x="%.0f" y="%.1f" text-anchor="end">%s</text>`+"\n", x+marginLeft-6, yy+4, esc(short(t)))
+	}
+	for _, se := range ser {
+		polyline(b, se, func(p *VbbenchStat) (float64, float64, bool) {
+			v := value(p)
+			if v <= 0 {
+				return 0, 0, false
+			}
+			return xOf(x, p.Conns), y(v), true
+		})
+	}
+}
+
+// logTicks returns 1, 2 and 5 times each power of ten from 10^dlo to
+// 10^dhi; only decades when the range spans more than three of them.
+func logTicks(dlo, dhi float64) []float64 {
+	var out []float64
+	for d := dlo; d <= dhi; d++ {
+		base := math.Pow(10, d)
+		out = append(out, base)
+		if d < dhi && dhi-dlo <= 3 {
+			out = append(out, 2*base, 5*base)
+		}
+	}
+	return out
+}
+
+func isDecade(v float64) bool {
+	l := math.Log10(v)
+	return math.Abs(l-math.Round(l)) < 1e-9
 }
 
 // panel draws a panel's frame, title and x axis.
@@ -219,26 +229,6 @@ func dashAttr(d string) string {
 		return ""
 	}
 	return fmt.Sprintf(` stroke-dasharray="%s"`, d)
-}
-
-// niceScale returns an axis top at or above v and a tick step, both 1, 2 or
-// 5 times a power of ten, with 4 to 10 ticks.
-func niceScale(v float64) (top, step float64) {
-	if v <= 0 {
-		return 1, 0.2
-	}
-	raw := v / 5
-	mag := math.Pow(10, math.Floor(math.Log10(raw)))
-	for _, m := range []float64{1, 2, 5, 10} {
-		if step = m * mag; step >= raw {
-			break
-		}
-	}
-	top = math.Ceil(v/step) * step
-	if top < v*1.05 {
-		top += step
-	}
-	return top, step
 }
 
 // short formats an axis value: 1.5k, 120k, 2M.

@@ -56,9 +56,24 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitUsage
 	}
 	c.RatioSet = true
-	if err := c.WithDefaults().Validate(); err != nil {
+	// Validate the flags as given: bench.Config treats zero as "default",
+	// but an explicit -conns 0 is a mistake to report, not to fix.
+	if err := c.Validate(); err != nil {
 		fmt.Fprintf(stderr, "vbbench: %v\n", err)
 		return exitUsage
+	}
+	for _, bad := range []struct {
+		zero bool
+		msg  string
+	}{
+		{c.ValueSize == 0, "-value-size must be at least 1"},
+		{c.Prefix == "", "-prefix must not be empty"},
+		{c.Timeout <= 0, "-timeout must be positive"},
+	} {
+		if bad.zero {
+			fmt.Fprintf(stderr, "vbbench: %s\n", bad.msg)
+			return exitUsage
+		}
 	}
 	res, err := bench.Run(ctx, c)
 	if err != nil {

@@ -1,0 +1,328 @@
+package report
+
+import (
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"io"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vbproxy/vbproxy/bench"
+)
+
+// vbRecord builds a vbbench record whose histogram holds n samples of latUS
+// microseconds.
+func vbRecord(t *testing.T, target, proto string, round, conns, pipeline int, opsPerSec float64, latUS int64, n int) Record {
+	t.Helper()
+	h := bench.NewHistogram()
+	for range n {
+		if err := h.RecordValue(latUS * 1000); err != nil {
+			t.Fatal(err)
+		}
+	}
+	enc, err := bench.EncodeHistogram(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Record{Kind: KindVbbench, Target: target, Round: round, Result: &bench.Result{
+		Target: "127.0.0.1:1", Protocol: proto,
+		Config: bench.ConfigSummary{Conns: conns, Pipeline: pipeline},
+		Ops:    int64(n), OpsPerSec: opsPerSec, Gets: int64(n), Hits: int64(n),
+		ErrorsByKind: map[string]int64{}, Latency: bench.LatencyOf(h), Histogram: enc,
+	}}
+}
+
+func jsonl(t *testing.T, recs ...Record) string {
+	t.Helper()
+	var b strings.Builder
+	for _, r := range recs {
+		line, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Write(line)
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+func TestReadErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, input, want string
+	}{
+		{"not json", "{\"kind\":\"meta\",\"key\":\"a\"}\nnope\n", "line 2:"},
+		{"unknown kind", `{"kind":"bogus"}`, `unknown kind "bogus"`},
+		{"meta without key", `{"kind":"meta","value":"x"}`, "meta record without key"},
+		{"vbbench without result", `{"kind":"vbbench","target":"direct"}`, "needs a result"},
+		{"vbbench without target", `{"kind":"vbbench","result":{}}`, "without target"},
+		{"vbbench zero conns", `{"kind":"vbbench","target":"d","result":{"config":{"conns":0,"pipeline":1}}}`, "conns 0"},
+		{"vbbench bad histogram", `{"kind":"vbbench","target":"d","result":{"config":{"conns":1,"pipeline":1},"histogram":"!!"}}`, "decode histogram"},
+		{"memcaslap bad protocol", `{"kind":"memcaslap","target":"d","conns":1,"protocol":"udp"}`, `protocol "udp"`},
+		{"memcaslap no conns", `{"kind":"memcaslap","target":"d","protocol":"ascii"}`, "conns >= 1"},
+		{"memory no rss", `{"kind":"memory","target":"vbproxy","conns":10}`, "rss_before_kib"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Read(strings.NewReader(tc.input))
+			if !errors.Is(err, ErrBadRecord) {
+				t.Fatalf("err = %v, want ErrBadRecord", err)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %q, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestReadValid(t *testing.T) {
+	in := "\n" + `{"kind":"meta","key":"nproc","value":"2"}` + "\n  \n" +
+		`{"kind":"vbbench","target":"vbproxy","protocol":"binary","round":1,"conns":4,"pipeline":2,"error":"boom"}` + "\n" +
+		`{"kind":"memory","target":"vbproxy","conns":10,"error":"refused"}` + "\n"
+	recs, err := Read(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 3 || recs[0].Value != "2" || recs[1].Error != "boom" {
+		t.Errorf("records = %+v", recs)
+	}
+}
+
+func sampleSummary(t *testing.T) *Summary {
+	t.Helper()
+	recs := []Record{
+		{Kind: KindMeta, Key: "nproc", Value: "2"},
+		{Kind: KindMeta, Key: "setup.backends", Value: "3 memcached"},
+		// Main point (16 conns, pipeline 1): medians 100k, 140k, 100k.
+		vbRecord(t, TargetDirect, "binary", 1, 16, 1, 90_000, 100, 100),
+		vbRecord(t, TargetDirect, "binary", 2, 16, 1, 110_000, 100, 100),
+		vbRecord(t, TargetDirect, "binary", 3, 16, 1, 100_000, 300, 100),
+		vbRecord(t, TargetVbproxy, "binary", 1, 16, 1, 140_000, 200, 100),
+		vbRecord(t, TargetTwemproxy, "ascii", 1, 16, 1, 100_000, 400, 100),
+		// Pipelined point: vbproxy at 0.5 of direct.
+		vbRecord(t, TargetDirect, "binary", 1, 16, 16, 800_000, 500, 10),
+		vbRecord(t, TargetVbproxy, "binary", 1, 16, 16, 400_000, 900, 10),
+		{Kind: KindVbbench, Target: TargetVbproxy, Protocol: "binary", Round: 2, Conns: 16, Pipeline: 16, Error: "vbbench failed: x"},
+		{Kind: KindMemcaslap, Target: TargetVbproxy, Protocol: "binary", Round: 1, Conns: 16, OpsPerSec: 130_000, Ops: 1},
+		{Kind: KindMemcaslap, Target: TargetTwemproxy, Protocol: "ascii", Round: 1, Conns: 16, OpsPerSec: 100_000, Ops: 1},
+		{Kind: KindMemcaslap, Target: TargetDirect, Protocol: "ascii", Round: 1, Conns: 16, OpsPerSec: 200_000, Ops: 1},
+		{Kind: KindMemcaslap, Target: TargetDirect, Protocol: "ascii", Round: 2, Conns: 16, Error: "memcaslap failed: y"},
+		{Kind: KindMemory, Target: TargetVbproxy, Variant: "connected", Conns: 1000, RSSBeforeKiB: 10_000, RSSAfterKiB: 18_000},
+		{Kind: KindMemory, Target: TargetTwemproxy, Variant: "connected", Conns: 1000, RSSBeforeKiB: 2_000, RSSAfterKiB: 2_500},
+	}
+	s, err := Aggregate(recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestAggregate(t *testing.T) {
+	s := sampleSummary(t)
+	if got, want := strings.Join(s.Targets, ","), "direct,vbproxy,twemproxy"; got != want {
+		t.Errorf("targets = %s, want %s", got, want)
+	}
+	if len(s.Points) != 2 || s.Points[0] != (Point{16, 1}) || s.Points[1] != (Point{16, 16}) {
+		t.Errorf("points = %v, want [{16 1} {16 16}]", s.Points)
+	}
+	d := s.Vb(TargetDirect, "binary", Point{16, 1})
+	if d == nil {
+		t.Fatal("no direct stat at 16/1")
+	}
+	if d.Rounds != 3 || d.OpsPerSec != 100_000 || d.MinOps != 90_000 || d.MaxOps != 110_000 {
+		t.Errorf("direct rounds %d median %v range %v-%v, want 3, 100000, 90000-110000", d.Rounds, d.OpsPerSec, d.MinOps, d.MaxOps)
+	}
+	// Merged histogram: 200 samples at 100 µs, 100 at 300 µs.
+	if d.Ops != 300 || math.Abs(d.Latency.P50-100) > 0.2 || math.Abs(d.Latency.P99-300) > 0.5 {
+		t.Errorf("direct ops %d p50 %v p99 %v, want 300, 100, 300 (merged rounds)", d.Ops, d.Latency.P50, d.Latency.P99)
+	}
+	v := s.Vb(TargetVbproxy, "binary", Point{16, 16})
+	if v.Rounds != 2 || len(v.Failed) != 1 || v.OpsPerSec != 400_000 {
+		t.Errorf("vbproxy pipelined rounds %d failed %v ops %v, want 2, 1 failure, 400000", v.Rounds, v.Failed, v.OpsPerSec)
+	}
+	mc := s.Mc(TargetDirect, "ascii", 16)
+	if mc.Rounds != 2 || len(mc.Failed) != 1 || mc.OpsPerSec != 200_000 {
+		t.Errorf("memcaslap direct rounds %d failed %v ops %v, want 2, 1, 200000", mc.Rounds, mc.Failed, mc.OpsPerSec)
+	}
+	if got := s.Memory[0].PerConnBytes; got != 8_000*1024/1000.0 {
+		t.Errorf("vbproxy bytes per conn = %v, want %v", got, 8_000*1024/1000.0)
+	}
+}
+
+func TestMedianRange(t *testing.T) {
+	for _, tc := range []struct {
+		in          []float64
+		med, lo, hi float64
+	}{
+		{nil, 0, 0, 0}, {[]float64{5}, 5, 5, 5}, {[]float64{3, 1, 2}, 2, 1, 3}, {[]float64{4, 1, 2, 3}, 2.5, 1, 4},
+	} {
+		med, lo, hi := medianRange(tc.in)
+		if med != tc.med || lo != tc.lo || hi != tc.hi {
+			t.Errorf("medianRange(%v) = %v, %v, %v; want %v, %v, %v", tc.in, med, lo, hi, tc.med, tc.lo, tc.hi)
+		}
+	}
+}
+
+func TestMarkdown(t *testing.T) {
+	var b strings.Builder
+	err := Markdown(&b, sampleSummary(t), Options{ChartPath: "bench/results/c.svg", Notes: "Kept notes.",
+		Generated: time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := b.String()
+	for _, want := range []string{
+		"Generated 2026-01-02 03:04 UTC",
+		"| CPUs (nproc) | 2 |",
+		"| CPU model | unknown |",
+		// memcaslap 130k / 100k.
+		"| vbproxy throughput / twemproxy (memcaslap, 16 conns) | 1.30x | ≥ 1.25x | met |",
+		// vbbench 140k / 100k.
+		"| vbproxy throughput / twemproxy (vbbench, 16 conns, pipeline 1) | 1.40x | ≥ 1.25x | met |",
+		"| vbproxy p99 / twemproxy p99 (vbbench, 16 conns, pipeline 1) | 0.50x (200 vs 400 µs) | ≤ 1.00x | met |",
+		"| vbproxy / direct throughput, pipelined (vbbench, 16 conns, pipeline 16) | 0.50 | ≥ 0.60 | **not met** |",
+		"| vbproxy memory per idle client connection (1000 connections, connected) | 8.0 KiB | ≤ 16 KiB | met |",
+		"| twemproxy | ascii | 16 | 100,000 | 1 (100,000–100,000) | 0.50 | 0 | 0 |",
+		"| direct | ascii | 16 | 200,000 | 1 (200,000–200,000) | 1.00 | 0 | 1: memcaslap failed: y |",
+		"| 16 | 1 | twemproxy | ascii | 100,000 | 1 (100,000–100,000) | 1.00† |",
+		"| 16 | 16 | vbproxy | binary | 400,000 | 1 (400,000–400,000) | 0.50 |",
+		"| 900 | 0 | 0; 1 rounds failed: vbbench failed: x |",
+		"![Throughput and p99 latency against connections, per target and pipeline depth](bench/results/c.svg)",
+		"| vbproxy | 1000 | connected | 9.8 MiB | 17.6 MiB | 8.0 KiB |",
+		"- **backends**: 3 memcached",
+		NotesBegin + "\nKept notes.\n" + NotesEnd,
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q\n%s", want, md)
+		}
+	}
+	if got := ExtractNotes([]byte(md)); got != "Kept notes." {
+		t.Errorf("ExtractNotes(report) = %q, want the notes back", got)
+	}
+}
+
+func TestMarkdownNotMeasured(t *testing.T) {
+	s, err := Aggregate(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := Markdown(&b, s, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	md := b.String()
+	if n := strings.Count(md, "| not measured |"); n != 5 {
+		t.Errorf("%d goals 'not measured', want 5 with no records:\n%s", n, md)
+	}
+	if !strings.Contains(md, DefaultNotes) {
+		t.Errorf("report lacks the default notes")
+	}
+	if strings.Contains(md, "## Chart") {
+		t.Errorf("report has a chart section without results or chart path")
+	}
+}
+
+func TestExtractNotes(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"", ""},
+		{"no markers", ""},
+		{NotesBegin + "\n  hello\n\nworld \n" + NotesEnd, "hello\n\nworld"},
+		{"x " + NotesBegin + " unterminated", ""},
+	} {
+		if got := ExtractNotes([]byte(tc.in)); got != tc.want {
+			t.Errorf("ExtractNotes(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestSVG(t *testing.T) {
+	var b strings.Builder
+	if err := SVG(&b, sampleSummary(t)); err != nil {
+		t.Fatal(err)
+	}
+	svg := b.String()
+	d := xml.NewDecoder(strings.NewReader(svg))
+	polylines, texts := 0, []string{}
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("SVG is not well-formed XML: %v\n%s", err, svg)
+		}
+		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "polyline" {
+			polylines++
+		}
+		if cd, ok := tok.(xml.CharData); ok {
+			texts = append(texts, string(cd))
+		}
+	}
+	// One point per series here, so no polylines; legend entries name them.
+	if polylines != 0 {
+		t.Errorf("%d polylines, want 0 (each series has one point)", polylines)
+	}
+	all := strings.Join(texts, "|")
+	for _, want := range []string{"direct (binary), pipeline 1", "vbproxy (binary), pipeline 16",
+		"twemproxy (ascii), pipeline 1", "Throughput (ops/s, log scale) vs connections", "100k"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("SVG text lacks %q: %s", want, all)
+		}
+	}
+}
+
+func TestSVGLines(t *testing.T) {
+	var recs []Record
+	for _, c := range []int{1, 16, 64} {
+		recs = append(recs, vbRecord(t, TargetVbproxy, "binary", 1, c, 1, float64(1000*c), int64(50*c), 5))
+	}
+	s, err := Aggregate(recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := SVG(&b, s); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(b.String(), "<polyline"); n != 2 {
+		t.Errorf("%d polylines, want 2 (throughput and p99 of one series)", n)
+	}
+	var empty strings.Builder
+	s0, _ := Aggregate(nil)
+	if err := SVG(&empty, s0); err != nil || !strings.Contains(empty.String(), "no vbbench results") {
+		t.Errorf("empty SVG = %q, %v", empty.String(), err)
+	}
+}
+
+func TestFormatting(t *testing.T) {
+	for _, tc := range []struct{ got, want string }{
+		{ops(0), "0"}, {ops(999.6), "1,000"}, {ops(1234567), "1,234,567"}, {ops(-1234), "-1,234"},
+		{ops(math.NaN()), "–"}, {us(12.34), "12.3"}, {us(1234.5), "1,235"},
+		{short(1500), "1.5k"}, {short(2e6), "2M"}, {short(20), "20"}, {short(0.5), "0.5"},
+		{cell("a|b\nc"), "a\\|b c"},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("got %q, want %q", tc.got, tc.want)
+		}
+	}
+}
+
+// FuzzRead: the results parser must not panic on any input.
+func FuzzRead(f *testing.F) {
+	f.Add([]byte(`{"kind":"meta","key":"a","value":"b"}`))
+	f.Add([]byte(`{"kind":"vbbench","target":"d","result":{"config":{"conns":1,"pipeline":1},"histogram":"HISTFAAAABx4nJNpmSzMwMDAwsAAAAbEAQM="}}`))
+	f.Add([]byte(`{"kind":"memory","target":"v","conns":1,"rss_before_kib":1,"rss_after_kib":2}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		recs, err := Read(strings.NewReader(string(data)))
+		if err != nil {
+			return
+		}
+		s, err := Aggregate(recs)
+		if err != nil {
+			return
+		}
+		_ = Markdown(io.Discard, s, Options{ChartPath: "c.svg"})
+		_ = SVG(io.Discard, s)
+	})
+}
