@@ -200,16 +200,18 @@ func TestReload(t *testing.T) {
 	env.maps[1].cur.Store(parseMap(t, "sessions", 3, nodeAddrs(1), 16))
 	env.maps[1].reloadErr = errors.New("vbmap: fetch http://127.0.0.1:1/pools/default/b/sessions: connection refused")
 
-	code, hdr, body := do(t, "GET", env.url+"/reload")
-	if code != http.StatusMethodNotAllowed || hdr.Get("Allow") != "POST" {
-		t.Errorf("GET /reload: got %d Allow %q, want 405 Allow POST", code, hdr.Get("Allow"))
+	for _, method := range []string{"GET", "PUT", "DELETE"} {
+		code, hdr, _ := do(t, method, env.url+"/reload")
+		if code != http.StatusMethodNotAllowed || hdr.Get("Allow") != "POST" {
+			t.Errorf("%s /reload: got %d Allow %q, want 405 Allow POST", method, code, hdr.Get("Allow"))
+		}
 	}
 	if env.maps[0].cur.Load().Revision().Rev != 7 {
 		t.Fatal("GET /reload changed the map")
 	}
 
 	var res ReloadResult
-	code, _, body = do(t, "POST", env.url+"/reload")
+	code, _, body := do(t, "POST", env.url+"/reload")
 	if err := json.Unmarshal([]byte(body), &res); code != 200 || err != nil {
 		t.Fatalf("POST /reload: got %d %v %s", code, err, body)
 	}
