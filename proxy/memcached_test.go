@@ -108,4 +108,3 @@ func TestQuietPipelineMemcachedByteExact(t *testing.T) {
 		t.Fatalf("reply differs from the nodes' own replies\n got %x\nwant %x", got, expected)
 	}
 }
-
