@@ -38,7 +38,15 @@
 //
 // # Ordering and the quiet rules
 //
-// Replies leave in request order whatever nodes the requests touched. The
+// Replies leave in request order whatever nodes the requests touched.
+// Execution follows request order too, per vBucket, as on one memcached
+// server (a pipelined "SET k; GET k" reads its own write): the upstream
+// connections are Options.PoolSize sets of one connection per node, and a
+// session sends everything through one set, so its requests to a node stay
+// in order on one connection. When a request would go to another node than
+// the earlier requests of its vBucket still in flight (the map changed), or
+// behind a request being resent, it is parked and sent once they have
+// settled (order.go). The
 // quiet rules are applied by the writer (memcached.Opcode.Suppress): a quiet
 // mutation's success and a quiet read's miss are not written, every error is.
 // Because NOOP is answered in its own slot, its reply is written only after
