@@ -174,8 +174,7 @@ func (c *conn) run() {
 			p.connFailed(err)
 		} else {
 			start := time.Now()
-			p.connUp(b)
-			cause, closing := c.serve(nc)
+			cause, closing := c.serve(nc, b)
 			p.connDown(cause)
 			if closing {
 				return
@@ -234,7 +233,7 @@ func (c *conn) connect() (net.Conn, *bootstrapper, error) {
 // serve runs the connected nc until it fails, hangs, or the pool closes and
 // it has drained. It returns why it ended (nil after a drain) and whether the
 // pool is closing.
-func (c *conn) serve(nc net.Conn) (cause error, closing bool) {
+func (c *conn) serve(nc net.Conn, b *bootstrapper) (cause error, closing bool) {
 	p := c.p
 	c.failErr = nil
 	c.failed = make(chan struct{})
@@ -253,8 +252,9 @@ func (c *conn) serve(nc net.Conn) (cause error, closing bool) {
 	c.accepting = true
 	c.qmu.Unlock()
 	c.up.Store(true)
+	p.connUp(b) // after accepting: a pool reported up takes requests
 
-	tick := time.NewTicker(max(p.o.OperationTimeout/10, 5*time.Millisecond))
+	tick := time.NewTicker(p.o.checkInterval)
 	defer tick.Stop()
 	closingCh := p.closing
 	var drainBy int64

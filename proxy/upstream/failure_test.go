@@ -29,7 +29,7 @@ func TestHungServer(t *testing.T) {
 	f := startFakeKV(t, fakeConfig{})
 	log := newStateLog()
 	p := NewPool(f.addr, log.options(Options{
-		PoolSize: 1, OperationTimeout: 200 * time.Millisecond, ConnectTimeout: 200 * time.Millisecond,
+		PoolSize: 1, OperationTimeout: time.Second, ConnectTimeout: time.Second, checkInterval: 10 * time.Millisecond,
 		MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
 	}))
 	t.Cleanup(func() { p.Close() })
@@ -98,9 +98,9 @@ func TestServerClosesConnection(t *testing.T) {
 func TestQueueFull(t *testing.T) {
 	f := startFakeKV(t, fakeConfig{})
 	log := newStateLog()
-	p := NewPool(f.addr, log.options(Options{PoolSize: 1, QueueSize: 4, OperationTimeout: 300 * time.Millisecond}))
+	p := NewPool(f.addr, log.options(Options{PoolSize: 1, QueueSize: 4, OperationTimeout: time.Minute}))
 	waitState(t, p, StateUp)
-	f.setDropData(true)
+	f.closeGate("*")
 	done := newOnceDone(t, 8)
 	sendN(t, p, done, 4, time.Time{})
 	r := &Request{Packet: getPacket(9, "k"), Done: done}
@@ -110,15 +110,20 @@ func TestQueueFull(t *testing.T) {
 	if got := log.errCount(KindQueueFull); got != 1 {
 		t.Errorf("queue_full errors = %d, want 1", got)
 	}
-	p.Close()
+	f.openGate()
 	for _, r := range done.wait(t, 4) {
-		if r.Err != ErrTimeout && r.Err != ErrConnClosed {
-			t.Errorf("err = %v, want ErrTimeout or ErrConnClosed", r.Err)
+		if r.Err != nil {
+			t.Errorf("err = %v, want a response", r.Err)
 		}
 	}
+	if err := p.Send(r); err != nil {
+		t.Errorf("Send after the queue drained = %v, want nil", err)
+	}
+	done.wait(t, 1)
+	p.Close()
 	select {
 	case r := <-done.ch:
-		t.Errorf("unexpected completion of the refused request: %v", r.Err)
+		t.Errorf("unexpected extra completion: %v", r.Err)
 	default:
 	}
 }
@@ -126,13 +131,15 @@ func TestQueueFull(t *testing.T) {
 // A response that arrives after its request timed out is discarded: the
 // request completes once, with ErrTimeout, and the connection carries on.
 func TestLateResponseDiscarded(t *testing.T) {
-	f := startFakeKV(t, fakeConfig{Delay: map[string]time.Duration{"slow": 300 * time.Millisecond}})
-	// Deadlines are checked every OperationTimeout/10 = 50ms; the server
-	// delays "slow" by 300ms, less than the 500ms that would make it hung.
-	p := NewPool(f.addr, Options{PoolSize: 1, OperationTimeout: 500 * time.Millisecond})
+	f := startFakeKV(t, fakeConfig{})
+	// A long operation timeout (the connection is not taken for hung) and a
+	// short check interval: the slow request fails by its own deadline while
+	// the server holds its answer, which is released afterwards.
+	p := NewPool(f.addr, Options{PoolSize: 1, OperationTimeout: time.Minute, checkInterval: 5 * time.Millisecond})
 	t.Cleanup(func() { p.Close() })
 	waitState(t, p, StateUp)
 	mustSetGet(t, p, "fast", "fast-value")
+	f.closeGate("slow")
 
 	done := newOnceDone(t, 8)
 	slow := &Request{Packet: getPacket(1, "slow"), Done: done, Deadline: time.Now().Add(50 * time.Millisecond)}
@@ -142,10 +149,12 @@ func TestLateResponseDiscarded(t *testing.T) {
 			t.Fatalf("Send: %v", err)
 		}
 	}
-	got := done.wait(t, 2)
+	got := done.wait(t, 1)
 	if got[0] != slow || slow.Err != ErrTimeout {
 		t.Fatalf("first completion: slow=%v err %v, want the slow request with ErrTimeout", got[0] == slow, got[0].Err)
 	}
+	f.openGate()
+	got = append(got, done.wait(t, 1)...)
 	// The server answers in order: the late reply to slow came before fast's.
 	if got[1] != fast || fast.Err != nil || string(respValue(fast)) != "fast-value" || fast.Resp.Opaque != 2 {
 		t.Fatalf("second completion: fast=%v err %v, want fast-value with opaque 2", got[1] == fast, got[1].Err)

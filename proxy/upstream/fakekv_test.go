@@ -32,6 +32,8 @@ type fakeKV struct {
 	store    map[string][]byte
 	hang     bool // read everything, answer nothing
 	dropData bool // answer the handshake, not data requests
+	gateKey  string        // data requests for this key ("*": any) wait for gate
+	gate     chan struct{} // closed by openGate
 	mechs    []string
 	selects  int
 	closed   bool
@@ -82,6 +84,7 @@ func (f *fakeKV) accept() {
 
 func (f *fakeKV) close() {
 	f.ln.Close()
+	f.openGate()
 	f.mu.Lock()
 	f.closed = true
 	for nc := range f.conns {
@@ -109,6 +112,23 @@ func (f *fakeKV) setHang(v bool) {
 func (f *fakeKV) setDropData(v bool) {
 	f.mu.Lock()
 	f.dropData = v
+	f.mu.Unlock()
+}
+
+// closeGate makes the server hold its answers to data requests for key ("*"
+// for every key), in order, until openGate.
+func (f *fakeKV) closeGate(key string) {
+	f.mu.Lock()
+	f.gateKey, f.gate = key, make(chan struct{})
+	f.mu.Unlock()
+}
+
+func (f *fakeKV) openGate() {
+	f.mu.Lock()
+	if f.gate != nil {
+		close(f.gate)
+	}
+	f.gateKey, f.gate = "", nil
 	f.mu.Unlock()
 }
 
@@ -150,9 +170,19 @@ func (f *fakeKV) serve(nc net.Conn) {
 		}
 		f.mu.Lock()
 		drop := f.hang || (f.dropData && !isHandshake(pkt.Opcode))
+		var gate chan struct{}
+		if !isHandshake(pkt.Opcode) && (f.gateKey == "*" || f.gateKey == string(pkt.Key)) {
+			gate = f.gate
+		}
 		f.mu.Unlock()
 		if drop {
 			continue
+		}
+		if gate != nil {
+			if bw.Flush() != nil {
+				return
+			}
+			<-gate
 		}
 		if d := f.cfg.Delay[string(pkt.Key)]; d > 0 {
 			if bw.Flush() != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/vbproxy/vbproxy/memcached"
 )
@@ -66,7 +67,7 @@ func TestMemcachedRoundTrip(t *testing.T) {
 // by the restored opaque.
 func TestMemcachedPipelinedManyGoroutines(t *testing.T) {
 	addr := startMemcached(t)
-	p := NewPool(addr, Options{QueueSize: 8192})
+	p := NewPool(addr, Options{QueueSize: 8192, OperationTimeout: time.Minute}) // slow CI machines
 	t.Cleanup(func() { p.Close() })
 	waitState(t, p, StateUp)
 

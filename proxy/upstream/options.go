@@ -70,6 +70,10 @@ type Options struct {
 	// refused for credentials or bucket. Callers should not count the same
 	// errors again. It must not block or allocate. nil = none.
 	OnError func(node string, kind string)
+
+	// checkInterval is the period of each connection's deadline and hang
+	// check: OperationTimeout/10, at least 5ms. Tests may set it.
+	checkInterval time.Duration
 }
 
 // withDefaults returns o with zero fields filled in and values clamped.
@@ -94,6 +98,9 @@ func (o Options) withDefaults() Options {
 		o.MaxBackoff = DefaultMaxBackoff
 	}
 	o.MaxBackoff = max(o.MaxBackoff, o.MinBackoff)
+	if o.checkInterval <= 0 {
+		o.checkInterval = max(o.OperationTimeout/10, 5*time.Millisecond)
+	}
 	if o.Agent == "" {
 		o.Agent = DefaultAgent
 	}
