@@ -30,8 +30,8 @@ type fakeKV struct {
 	mu       sync.Mutex
 	conns    map[net.Conn]struct{}
 	store    map[string][]byte
-	hang     bool // read everything, answer nothing
-	dropData bool // answer the handshake, not data requests
+	hang     bool          // read everything, answer nothing
+	dropData bool          // answer the handshake, not data requests
 	gateKey  string        // data requests for this key ("*": any) wait for gate
 	gate     chan struct{} // closed by openGate
 	mechs    []string
