@@ -87,11 +87,11 @@ func (c *asciiCodec) read(isGet bool, _ uint32) (outcome, string, error) {
 // readValue reads the data block and the END line after "VALUE key flags
 // bytes [cas]".
 func (c *asciiCodec) readValue(line []byte) (outcome, string, error) {
-	f := bytes.Fields(line)
-	if len(f) < 4 {
+	f, ok := field(line, 3)
+	if !ok {
 		return outError, "", protocolErrorf("bad VALUE line %q", truncate(line, 64))
 	}
-	n, err := strconv.Atoi(string(f[3]))
+	n, err := strconv.Atoi(string(f))
 	if err != nil || n < 0 || n > MaxValueSize {
 		return outError, "", protocolErrorf("bad VALUE length in %q", truncate(line, 64))
 	}
@@ -116,6 +116,28 @@ func (c *asciiCodec) readValue(line []byte) (outcome, string, error) {
 		return outError, "bad_value", nil
 	}
 	return outHit, "", nil
+}
+
+// field returns the i-th (0-based) space-separated field of line, without
+// allocating.
+func field(line []byte, i int) ([]byte, bool) {
+	for {
+		for len(line) > 0 && line[0] == ' ' {
+			line = line[1:]
+		}
+		if len(line) == 0 {
+			return nil, false
+		}
+		end := bytes.IndexByte(line, ' ')
+		if end < 0 {
+			end = len(line)
+		}
+		if i == 0 {
+			return line[:end], true
+		}
+		line = line[end:]
+		i--
+	}
 }
 
 func unexpected(err error) error {
