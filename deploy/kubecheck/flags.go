@@ -7,26 +7,28 @@ import (
 )
 
 // ParseHelpFlags returns the flag names (without dashes), sorted and unique,
-// listed in the output of a Go program's -help: lines that, after spaces
-// (not tabs: usage text is tab-indented), start with "-name" or "--name"
-// followed by a space, a tab, '=', ',' or the end of the line.
+// listed in the output of a Go program's -help. A flag line, as the flag
+// package's PrintDefaults writes it, is indented by one to four spaces and
+// holds "-name", "-name type" or "--name=default"; prose and usage examples
+// that merely mention flags (more words, other indentation, tab-indented
+// usage text) are not flag lines.
 func ParseHelpFlags(out string) []string {
 	var names []string
 	for line := range strings.Lines(out) {
-		// Flag lines are indented with spaces only; usage text under them
-		// (which may mention other flags) starts with a tab.
+		line = strings.TrimRight(line, "\r\n")
 		t := strings.TrimLeft(line, " ")
-		if !strings.HasPrefix(t, "-") {
+		if indent := len(line) - len(t); indent < 1 || indent > 4 || !strings.HasPrefix(t, "-") {
 			continue
 		}
-		t = strings.TrimSpace(t)
+		if f := strings.Fields(t); len(f) > 2 || strings.ContainsRune(t, '\t') {
+			continue
+		}
 		t = strings.TrimPrefix(strings.TrimPrefix(t, "-"), "-")
-		end := strings.IndexAny(t, " \t=,")
+		end := strings.IndexAny(t, " =")
 		if end < 0 {
 			end = len(t)
 		}
-		name := t[:end]
-		if validFlagName(name) {
+		if name := t[:end]; validFlagName(name) {
 			names = append(names, name)
 		}
 	}

@@ -8,7 +8,12 @@ import (
 )
 
 // goHelp is what Go's flag package prints for -help.
-const goHelp = `Usage of vbproxy:
+const goHelp = `Usage:
+  vbproxy -config vbproxy.yaml [flags]
+          -user Administrator -password-file FILE
+-listen and -bucket set the first listener.
+
+Flags:
   -admin string
     	admin HTTP address (overrides admin.address)
   -allow-flush
