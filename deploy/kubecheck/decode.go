@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -59,13 +61,9 @@ var kinds = map[string]func() any{
 	"monitoring.coreos.com/v1 ServiceMonitor": func() any { return new(ServiceMonitor) },
 }
 
-// KnownKinds returns the "apiVersion kind" pairs Decode accepts.
+// KnownKinds returns the "apiVersion kind" pairs Decode accepts, sorted.
 func KnownKinds() []string {
-	out := make([]string, 0, len(kinds))
-	for k := range kinds {
-		out = append(out, k)
-	}
-	return out
+	return slices.Sorted(maps.Keys(kinds))
 }
 
 // DecodeFile reads and decodes every document of a YAML file.

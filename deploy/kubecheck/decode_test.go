@@ -109,3 +109,20 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestKnownKinds(t *testing.T) {
+	got := KnownKinds()
+	want := []string{
+		"apps/v1 Deployment",
+		"autoscaling/v2 HorizontalPodAutoscaler",
+		"monitoring.coreos.com/v1 ServiceMonitor",
+		"policy/v1 PodDisruptionBudget",
+		"v1 ConfigMap",
+		"v1 Secret",
+		"v1 Service",
+		"v1 ServiceAccount",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("KnownKinds = %q, want %q", got, want)
+	}
+}
