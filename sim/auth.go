@@ -36,7 +36,10 @@ func newAuthenticator(user, password string) (*authenticator, error) {
 		if _, err := rand.Read(salt); err != nil {
 			return nil, fmt.Errorf("sim: salt: %w", err)
 		}
-		creds := client.GetStoredCredentials(scram.KeyFactors{Salt: string(salt), Iters: scramIterations})
+		creds, err := client.GetStoredCredentialsWithError(scram.KeyFactors{Salt: string(salt), Iters: scramIterations})
+		if err != nil {
+			return nil, fmt.Errorf("sim: scram credentials: %w", err)
+		}
 		srv, err := h.NewServer(func(u string) (scram.StoredCredentials, error) {
 			if u != user {
 				return scram.StoredCredentials{}, fmt.Errorf("sim: unknown user %q", u)

@@ -139,7 +139,6 @@ func uniformConfig(n, nodes int, rev int64, extra string) []byte {
 }
 
 var sinkVB uint16
-var sinkNode int
 
 func BenchmarkVBucket(b *testing.B) {
 	key := []byte("user::1234567890") // 16 bytes

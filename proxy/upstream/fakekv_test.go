@@ -343,7 +343,10 @@ func (f *fakeKV) scramServer(mech string) *scram.Server {
 		if err != nil {
 			return scram.StoredCredentials{}, err
 		}
-		c := cl.GetStoredCredentials(scram.KeyFactors{Salt: "salt-" + user, Iters: 4096})
+		c, err := cl.GetStoredCredentialsWithError(scram.KeyFactors{Salt: "salt-" + user, Iters: 4096})
+		if err != nil {
+			return scram.StoredCredentials{}, err
+		}
 		cache[user] = c
 		return c, nil
 	}

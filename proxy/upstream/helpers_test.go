@@ -9,7 +9,6 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -238,6 +237,3 @@ func checkGoroutines(t *testing.T) func() {
 	}
 }
 
-var counter atomic.Uint32
-
-func uniqueKey(prefix string) string { return fmt.Sprintf("%s-%d", prefix, counter.Add(1)) }
