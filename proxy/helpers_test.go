@@ -202,7 +202,7 @@ func startProxy(t testing.TB, o Options) (*Server, string) {
 	return srv, ln.Addr().String()
 }
 
-// waitUp waits until every upstream pool of srv is up.
+// waitUp waits until every upstream connection of srv is up.
 func waitUp(t testing.TB, srv *Server) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -210,7 +210,7 @@ func waitUp(t testing.TB, srv *Server) {
 		nodes := srv.Nodes()
 		up := len(nodes) > 0
 		for _, n := range nodes {
-			up = up && n.State == "up"
+			up = up && n.State == "up" && n.Conns == len(srv.pools.sets)
 		}
 		if up {
 			return
@@ -386,4 +386,26 @@ func splitAddr(t testing.TB, addr string) (string, int) {
 		t.Fatalf("port %q: %v", p, err)
 	}
 	return h, port
+}
+
+func listen(t testing.TB) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+// waitFor polls cond for up to 10s.
+func waitFor(t testing.TB, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within 10s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

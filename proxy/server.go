@@ -200,9 +200,9 @@ func (s *Server) accept(c net.Conn) {
 }
 
 func (s *Server) refuse(c net.Conn, why string) {
-	_ = c.Close()
 	s.connsRefused.Add(1)
 	s.obs.ClientConn(ConnRefused)
+	_ = c.Close()
 	s.log.Debug("client connection refused", "reason", why)
 }
 
@@ -216,10 +216,10 @@ func (s *Server) sessionStarted(sess *session, remote, local string) {
 
 // sessionDone unregisters an ended session and keeps its counters.
 func (s *Server) sessionDone(sess *session) {
+	s.mu.Lock() // with Stats: a session is counted either live or ended
 	sess.c.merge(&s.ended)
 	s.endedIn.Add(sess.cc.in.Load())
 	s.endedOut.Add(sess.cc.out.Load())
-	s.mu.Lock()
 	delete(s.sessions, sess)
 	s.mu.Unlock()
 	s.conns.Add(-1)
@@ -342,11 +342,10 @@ func (s *Server) Stats() Stats {
 		ConnsRefused: s.connsRefused.Load(),
 		AuthFailures: s.authFailures.Load(),
 		NMVBRetries:  s.nmvbRetries.Load(),
-		BytesIn:      s.endedIn.Load(),
-		BytesOut:     s.endedOut.Load(),
 	}
-	s.ended.addTo(&st)
 	s.mu.Lock()
+	st.BytesIn, st.BytesOut = s.endedIn.Load(), s.endedOut.Load()
+	s.ended.addTo(&st)
 	for sess := range s.sessions {
 		sess.c.addTo(&st)
 		st.BytesIn += sess.cc.in.Load()
