@@ -411,3 +411,29 @@ func TestNoopBarrierPausedNode(t *testing.T) {
 		}
 	}
 }
+
+// TestNoPoolYet routes requests to a node whose pool was never opened (the
+// map changed without notifying subscribers): they get ETMPFAIL within the
+// operation timeout, not a crash, and work once the pool opens.
+func TestNoPoolYet(t *testing.T) {
+	nodes := []string{startMemcached(t), startMemcached(t)}
+	src := newTestSource(staticMap(t, 1, nodes[:1], 64))
+	_, addr := startProxy(t, Options{Map: src, OperationTimeout: 200 * time.Millisecond})
+	cl := dial(t, addr)
+	cl.set("np", "1")
+	next := staticMap(t, 2, nodes[1:], 64)
+	src.cur.Store(next) // no Subscribe callback: no pool for nodes[1]
+	cl.write(req(memcached.OpGet, 1, nil, []byte("np"), nil))
+	if h, b := cl.read(); h.Status != memcached.StatusETMPFAIL {
+		t.Fatalf("GET to a node without a pool: %v (%q), want ETMPFAIL", h.Status, b[memcached.HeaderLen:])
+	}
+	src.Set(next) // subscribers open the pool
+	waitFor(t, func() bool {
+		_, st := cl.get("np")
+		return st == memcached.StatusKeyENOENT // nodes[1] is empty: routed there
+	})
+	cl.set("np", "2")
+	if v, _ := cl.get("np"); v != "2" {
+		t.Fatalf("GET after the pool opened: %q, want 2", v)
+	}
+}
