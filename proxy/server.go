@@ -113,7 +113,7 @@ func (s *Server) mapChanged(old, m *vbmap.Map) {
 	}
 	s.pools.update(addrs)
 	if old != nil {
-		s.log.Info("vBucket map changed", "rev", m.Revision().String(), "nodes", len(nodes), "origin", m.Origin())
+		s.log.Debug("vBucket map changed", "rev", m.Revision().String(), "nodes", len(nodes), "origin", m.Origin())
 	}
 }
 
