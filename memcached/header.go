@@ -95,3 +95,8 @@ func SetVBucket(pkt []byte, vb uint16) {
 func SetOpcode(pkt []byte, op Opcode) {
 	pkt[1] = byte(op)
 }
+
+// SetCAS rewrites the CAS of the encoded packet pkt in place.
+func SetCAS(pkt []byte, cas uint64) {
+	binary.BigEndian.PutUint64(pkt[16:24], cas)
+}

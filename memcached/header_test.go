@@ -77,9 +77,10 @@ func TestInPlaceRewrites(t *testing.T) {
 	SetOpaque(pkt, 0x01020304)
 	SetVBucket(pkt, 999)
 	SetOpcode(pkt, OpGetK)
+	SetCAS(pkt, 0xfeedface)
 	var h Header
 	h.Decode(pkt)
-	want := Header{Magic: MagicRequest, Opcode: OpGetK, KeyLen: 1, VBucket: 999, BodyLen: 1, Opaque: 0x01020304}
+	want := Header{Magic: MagicRequest, Opcode: OpGetK, KeyLen: 1, VBucket: 999, BodyLen: 1, Opaque: 0x01020304, CAS: 0xfeedface}
 	if h != want {
 		t.Fatalf("after rewrites got %+v, want %+v", h, want)
 	}

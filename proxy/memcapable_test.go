@@ -1,11 +1,13 @@
 package proxy
 
 import (
-	"github.com/vbproxy/vbproxy/sim"
 	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/vbproxy/vbproxy/memcached"
+	"github.com/vbproxy/vbproxy/sim"
 )
 
 // runMemcapable runs libmemcached's memccapable binary-protocol suite
@@ -36,6 +38,33 @@ func TestMemcapableMemcached(t *testing.T) {
 }
 
 func TestMemcapableSim(t *testing.T) {
-	_, _, addr, _ := simCluster(t, sim.Options{AllowFlush: true, ZeroDeleteCAS: true}, Options{AllowFlush: true})
+	_, _, addr, _ := simCluster(t, sim.Options{AllowFlush: true}, Options{AllowFlush: true})
 	runMemcapable(t, addr)
+}
+
+// TestDeleteReplyCASIsZero pins the fix for memccapable's "binary delete"
+// failing through the proxy: Couchbase answers a DELETE with the deletion's
+// CAS, memcached (which our clients expect) with 0.
+func TestDeleteReplyCASIsZero(t *testing.T) {
+	_, _, addr, _ := simCluster(t, sim.Options{}, Options{})
+	c := dial(t, addr)
+	c.set("doomed", "v")
+	for _, op := range []memcached.Opcode{memcached.OpDelete, memcached.OpDeleteQ} {
+		c.set("doomed", "v")
+		c.write(req(op, 7, nil, []byte("doomed"), nil))
+		c.write(req(memcached.OpNoop, 8, nil, nil, nil))
+		h, _ := c.read()
+		if op.Quiet() {
+			if h.Opcode != memcached.OpNoop {
+				t.Fatalf("%s: got a %s reply before NOOP, want the success suppressed", op, h.Opcode)
+			}
+			continue
+		}
+		if h.Status != memcached.StatusSuccess || h.CAS != 0 {
+			t.Fatalf("%s reply: status %s CAS %d, want SUCCESS with CAS 0", op, h.Status, h.CAS)
+		}
+		if h, _ = c.read(); h.Opcode != memcached.OpNoop {
+			t.Fatalf("after DELETE: got %s, want NOOP", h.Opcode)
+		}
+	}
 }

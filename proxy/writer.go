@@ -58,6 +58,11 @@ func (s *session) emit(sl *slot) {
 			b = sl.req.RespBuf[:n]
 			memcached.SetOpcode(b, sl.op)
 			memcached.SetOpaque(b, sl.opaque)
+			if status == memcached.StatusSuccess && sl.op.Loud() == memcached.OpDelete {
+				// Couchbase answers DELETE with the deletion's CAS;
+				// memcached, which our clients expect, with 0.
+				memcached.SetCAS(b, 0)
+			}
 		case outLocal:
 			b = sl.local
 		default:
