@@ -236,4 +236,3 @@ func checkGoroutines(t *testing.T) func() {
 		}
 	}
 }
-
