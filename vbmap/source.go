@@ -273,11 +273,15 @@ func (s *Source) apply(m *Map, force bool) (bool, error) {
 	}
 	s.cur.Store(m)
 	s.readyOnce.Do(func() { close(s.ready) })
+	oldRev := "none"
+	if old != nil {
+		oldRev = old.Revision().String()
+	}
 	if old == nil || !old.SameRouting(m) {
-		s.log.Info("vbucket map applied", "rev", m.Revision().String(), "origin", m.Origin(),
+		s.log.Info("vbucket map applied", "old_rev", oldRev, "rev", m.Revision().String(), "origin", m.Origin(),
 			"nodes", len(m.Nodes()), "vbuckets", m.NumVBuckets(), "rebalancing", m.HasForward())
 	} else {
-		s.log.Debug("vbucket map revision applied", "rev", m.Revision().String(), "origin", m.Origin())
+		s.log.Debug("vbucket map revision applied", "old_rev", oldRev, "rev", m.Revision().String(), "origin", m.Origin())
 	}
 	s.subsMu.Lock()
 	subs := slices.Clone(s.subs)
