@@ -138,25 +138,33 @@ VBBENCH=${VBBENCH_BIN:-$WORK/bin/vbbench}
 # ---- helpers ----------------------------------------------------------------
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# Ports come from below the kernel's ephemeral range, so that the thousands
+# of client sockets of the idle-connection test (and their TIME_WAIT
+# leftovers) never take a port a server is about to bind; a port any socket
+# uses is skipped.
+EPHEMERAL_LO=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
 USED_PORTS=" "
 free_port() {
-	local p
+	local p span=$((EPHEMERAL_LO - 10000))
+	((span > 1000)) || die "ephemeral port range starts at $EPHEMERAL_LO: no room for server ports"
 	for _ in $(seq 200); do
-		p=$((20000 + RANDOM % 30000))
+		p=$((10000 + (RANDOM * 32768 + RANDOM) % span))
 		[[ $USED_PORTS == *" $p "* ]] && continue
-		if ! port_open "$p"; then
-			USED_PORTS+="$p "
-			echo "$p"
-			return
-		fi
+		[[ -n $(ss -Htan "( sport = :$p )" 2>/dev/null) ]] && continue
+		port_open "$p" && continue
+		USED_PORTS+="$p "
+		echo "$p"
+		return
 	done
 	die "no free port found"
 }
 
-wait_port() { # port pid name
+# wait_port PORT PID NAME: wait until NAME (PID) listens on PORT. Returns 1
+# if it exited (for example because someone else took the port meanwhile).
+wait_port() {
 	for _ in $(seq 200); do
 		port_open "$1" && return 0
-		kill -0 "$2" 2>/dev/null || die "$3 exited at start (see $WORK/$3.log)"
+		kill -0 "$2" 2>/dev/null || return 1
 		sleep 0.05
 	done
 	die "$3 is not listening on 127.0.0.1:$1 after 10s"
@@ -188,10 +196,15 @@ MC_PORTS=()
 MEMCACHED_USER=()
 [[ $(id -u) == 0 ]] && MEMCACHED_USER=(-u nobody)
 for i in 1 2 3; do
-	p=$(free_port)
-	/usr/bin/memcached "${MEMCACHED_USER[@]}" -l 127.0.0.1 -p "$p" -U 0 -t 1 -m 64 -c 16384 >"$WORK/memcached$i.log" 2>&1 &
-	PIDS+=($!)
-	wait_port "$p" $! "memcached$i"
+	for attempt in 1 2 3; do
+		p=$(free_port)
+		/usr/bin/memcached "${MEMCACHED_USER[@]}" -l 127.0.0.1 -p "$p" -U 0 -t 1 -m 64 -c 16384 >"$WORK/memcached$i.log" 2>&1 &
+		mpid=$!
+		PIDS+=("$mpid")
+		wait_port "$p" "$mpid" "memcached$i" && break
+		stop_pid "$mpid"
+		((attempt < 3)) || die "memcached$i exited at start: $(tail -n 1 "$WORK/memcached$i.log")"
+	done
 	MC_PORTS+=("$p")
 done
 SERVERS_JSON=$(printf '"127.0.0.1:%s",' "${MC_PORTS[@]}")
@@ -211,6 +224,15 @@ MAP=$WORK/map.json
 } >"$MAP"
 
 start_vbproxy() { # name -> sets VBP_PORT VBP_PID VBP_ADMIN
+	local attempt
+	for attempt in 1 2 3; do
+		try_vbproxy "$1" && return 0
+		stop_pid "$VBP_PID"
+	done
+	die "$1 exited at start: $(tail -n 3 "$WORK/$1.log")"
+}
+
+try_vbproxy() {
 	local name=$1
 	VBP_PORT=$(free_port)
 	VBP_ADMIN=$(free_port)
@@ -235,7 +257,7 @@ start_vbproxy() { # name -> sets VBP_PORT VBP_PID VBP_ADMIN
 	"$VBPROXY" -config "$WORK/$name.yaml" >"$WORK/$name.log" 2>&1 &
 	VBP_PID=$!
 	PIDS+=("$VBP_PID")
-	wait_port "$VBP_PORT" "$VBP_PID" "$name"
+	wait_port "$VBP_PORT" "$VBP_PID" "$name" || return 1
 	for _ in $(seq 100); do
 		curl -fsS -o /dev/null "http://127.0.0.1:$VBP_ADMIN/readyz" 2>/dev/null && return 0
 		sleep 0.1
@@ -244,6 +266,15 @@ start_vbproxy() { # name -> sets VBP_PORT VBP_PID VBP_ADMIN
 }
 
 start_twemproxy() { # name -> sets TW_PORT TW_PID
+	local attempt
+	for attempt in 1 2 3; do
+		try_twemproxy "$1" && return 0
+		stop_pid "$TW_PID"
+	done
+	die "$1 exited at start: $(tail -n 3 "$WORK/$1.log")"
+}
+
+try_twemproxy() {
 	local name=$1 stats
 	TW_PORT=$(free_port)
 	stats=$(free_port)
@@ -265,7 +296,10 @@ start_twemproxy() { # name -> sets TW_PORT TW_PID
 	/usr/sbin/nutcracker -c "$WORK/$name.yml" -s "$stats" -a 127.0.0.1 -o "$WORK/$name.log" &
 	TW_PID=$!
 	PIDS+=("$TW_PID")
-	wait_port "$TW_PORT" "$TW_PID" "$name"
+	wait_port "$TW_PORT" "$TW_PID" "$name" || return 1
+	# nutcracker binds the stats port after the proxy port.
+	sleep 0.1
+	kill -0 "$TW_PID" 2>/dev/null
 }
 
 start_vbproxy vbproxy
@@ -334,7 +368,7 @@ run_vbbench() { # round target conns pipeline
 		-duration "${DURATION}s" -warmup "${WARMUP}s" -keys "$KEYS" -value-size "$VALUE_SIZE" -ratio "$RATIO" \
 		-prefix "${PREFIX[$t]}" -no-populate -seed "$round" -json 2>"$WORK/vbbench.err.log"); then
 		printf '{"kind":"vbbench","target":"%s","round":%d,"result":%s}\n' "$t" "$round" "$out" >>"$RESULTS"
-		log "round $round vbbench $t conns=$c pipeline=$p: $(printf '%s' "$out" | grep -o '"ops_per_sec":[0-9.]*' | cut -d: -f2) ops/s"
+		log "round $round vbbench $t conns=$c pipeline=$p: $(printf '%s' "$out" | grep -o '"ops_per_sec":[0-9.e+]*' | cut -d: -f2 | awk '{printf "%.0f", $1}') ops/s"
 	else
 		printf '{"kind":"vbbench","target":"%s","protocol":"%s","round":%d,"conns":%d,"pipeline":%d,"error":%s}\n' \
 			"$t" "${PROTO[$t]}" "$round" "$c" "$p" "$(json_str "vbbench failed: $(tail -n 1 "$WORK/vbbench.err.log")")" >>"$RESULTS"
@@ -402,15 +436,42 @@ measure_idle() { # name pid addr proto touch variant
 	stop_pid "$idle_pid"
 }
 
+# start_proxy KIND NAME: start vbproxy or twemproxy (up to 3 attempts on
+# fresh ports); returns 1 instead of dying, so that the report still gets
+# written with the failure recorded.
+start_proxy() {
+	local kind=$1 name=$2 attempt
+	for attempt in 1 2 3; do
+		if [[ $kind == vbproxy ]]; then
+			try_vbproxy "$name" && return 0
+			stop_pid "$VBP_PID"
+		else
+			try_twemproxy "$name" && return 0
+			stop_pid "$TW_PID"
+		fi
+	done
+	return 1
+}
+
 for variant in connected touched; do
 	touch=0 label=connected
 	[[ $variant == touched ]] && touch=1 label="after one get"
-	start_vbproxy "vbproxy-mem-$variant"
-	measure_idle "vbproxy-mem-$variant" "$VBP_PID" "127.0.0.1:$VBP_PORT" binary "$touch" "$label"
-	stop_pid "$VBP_PID"
-	start_twemproxy "twemproxy-mem-$variant"
-	measure_idle "twemproxy-mem-$variant" "$TW_PID" "127.0.0.1:$TW_PORT" ascii "$touch" "$label"
-	stop_pid "$TW_PID"
+	for kind in vbproxy twemproxy; do
+		name=$kind-mem-$variant
+		if ! start_proxy "$kind" "$name"; then
+			printf '{"kind":"memory","target":"%s","variant":"%s","conns":%d,"error":%s}\n' "$kind" "$label" "$IDLE_CONNS" \
+				"$(json_str "$kind did not start: $(tail -n 1 "$WORK/$name.log")")" >>"$RESULTS"
+			log "memory $name: FAILED to start $kind"
+			continue
+		fi
+		if [[ $kind == vbproxy ]]; then
+			measure_idle "$name" "$VBP_PID" "127.0.0.1:$VBP_PORT" binary "$touch" "$label"
+			stop_pid "$VBP_PID"
+		else
+			measure_idle "$name" "$TW_PID" "127.0.0.1:$TW_PORT" ascii "$touch" "$label"
+			stop_pid "$TW_PID"
+		fi
+	done
 done
 
 # ---- report -------------------------------------------------------------------------

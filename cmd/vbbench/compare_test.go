@@ -1,0 +1,91 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vbproxy/vbproxy/bench/report"
+)
+
+// TestBenchCompareQuick runs scripts/bench-compare.sh in its smoke version
+// (BENCH_QUICK=1, about a minute): real memcached, nutcracker, memcaslap and
+// vbproxy on loopback. It checks that every run produced numbers without
+// errors and that the report has every section; it asserts nothing about
+// performance.
+func TestBenchCompareQuick(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the one-minute bench-compare smoke test; skipped with -short")
+	}
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", filepath.Join(root, "scripts", "bench-compare.sh"))
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "BENCH_QUICK=1", "BENCH_OUT="+out, "BENCH_IDLE_CONNS=1000", "BENCH_CONNS=1 16")
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("bench-compare.sh: %v\n%s", err, logs.String())
+	}
+
+	f, err := os.Open(filepath.Join(out, "results.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	kinds := map[string]int{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 4<<20)
+	for sc.Scan() {
+		var r report.Record
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("results line %q: %v", sc.Text(), err)
+		}
+		kinds[r.Kind]++
+		if r.Error != "" {
+			t.Errorf("%s %s failed: %s", r.Kind, r.Target, r.Error)
+		}
+		if r.Result != nil {
+			if r.Result.Ops <= 0 || r.Result.Errors != 0 || r.Result.Hits <= 0 {
+				t.Errorf("vbbench %s conns %d pipeline %d: ops %d errors %d (%v) hits %d; want ops>0, no errors, hits>0",
+					r.Target, r.Result.Config.Conns, r.Result.Config.Pipeline, r.Result.Ops, r.Result.Errors,
+					r.Result.ErrorsByKind, r.Result.Hits)
+			}
+		}
+		if r.Kind == report.KindMemcaslap && r.OpsPerSec <= 0 {
+			t.Errorf("memcaslap %s/%s: %v ops/s, want > 0", r.Target, r.Protocol, r.OpsPerSec)
+		}
+	}
+	// 3 targets x 2 conns x 2 pipelines; 4 memcaslap targets; 2 proxies x 2 memory variants.
+	if kinds[report.KindVbbench] != 12 || kinds[report.KindMemcaslap] != 4 || kinds[report.KindMemory] != 4 {
+		t.Errorf("record counts %v, want 12 vbbench, 4 memcaslap, 4 memory", kinds)
+	}
+	md, err := os.ReadFile(filepath.Join(out, "BENCHMARKS.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"## Goals", "## Throughput, like for like (memcaslap)", "## Throughput and latency (vbbench)",
+		"## Memory per idle client connection", "## Chart", report.NotesBegin, "| CPUs (nproc) |"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("BENCHMARKS.md lacks %q", want)
+		}
+	}
+	if strings.Contains(string(md), "not measured") {
+		t.Errorf("a goal was not measured:\n%s", md)
+	}
+	if _, err := os.Stat(filepath.Join(out, "bench-compare.svg")); err != nil {
+		t.Errorf("chart: %v", err)
+	}
+}
