@@ -18,7 +18,17 @@ func (s *session) dispatch(sl *slot) {
 		return
 	}
 	switch info.Route {
-	case memcached.RouteKey, memcached.RouteReplica:
+	case memcached.RouteReplica:
+		if s.srv.o.Bucket == "" {
+			// Plain memcached nodes have no replicas and do not know the
+			// opcode; memcached 1.6 stops answering a connection after an
+			// unknown command with a body, which would stall every client
+			// sharing it.
+			s.localError(sl, memcached.StatusUnknownCommand, "Unknown command")
+			return
+		}
+		fallthrough
+	case memcached.RouteKey:
 		if !validKeyRequest(h) {
 			s.localError(sl, memcached.StatusEINVAL, "Invalid arguments")
 			return

@@ -227,3 +227,19 @@ func TestQuit(t *testing.T) {
 		})
 	}
 }
+
+// TestGetReplicaPlainMemcached pins the fix for GET_REPLICA stalling a
+// shared upstream connection: plain memcached does not know the opcode and
+// stops answering after it, so the proxy answers it itself.
+func TestGetReplicaPlainMemcached(t *testing.T) {
+	_, addr, _, _ := memcachedCluster(t, 2, Options{})
+	c := dial(t, addr)
+	c.set("r", "value")
+	c.write(req(memcached.OpGetReplica, 5, nil, []byte("r"), nil))
+	if h, body := c.read(); h.Status != memcached.StatusUnknownCommand || h.Opaque != 5 || string(body[memcached.HeaderLen:]) != "Unknown command" {
+		t.Fatalf("GET_REPLICA on plain memcached: status %s opaque %d body %q, want UNKNOWN_COMMAND", h.Status, h.Opaque, body)
+	}
+	if v, st := c.get("r"); st != memcached.StatusSuccess || v != "value" {
+		t.Fatalf("GET after GET_REPLICA = %q, %s; want value, SUCCESS", v, st)
+	}
+}
