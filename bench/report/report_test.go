@@ -1,7 +1,6 @@
 package report
 
 import (
-	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"io"
@@ -33,20 +32,6 @@ func vbRecord(t *testing.T, target, proto string, round, conns, pipeline int, op
 		Ops:    int64(n), OpsPerSec: opsPerSec, Gets: int64(n), Hits: int64(n),
 		ErrorsByKind: map[string]int64{}, Latency: bench.LatencyOf(h), Histogram: enc,
 	}}
-}
-
-func jsonl(t *testing.T, recs ...Record) string {
-	t.Helper()
-	var b strings.Builder
-	for _, r := range recs {
-		line, err := json.Marshal(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b.Write(line)
-		b.WriteByte('\n')
-	}
-	return b.String()
 }
 
 func TestReadErrors(t *testing.T) {
