@@ -27,7 +27,9 @@
 //     (Request.Packet itself is never modified, so a session can resend the
 //     same Request to another pool after a NOT_MY_VBUCKET). It flushes when
 //     it finds the queue empty, so requests that arrive while a write is in
-//     progress leave together in the next one.
+//     progress leave together in the next one; before that flush it yields
+//     once (runtime.Gosched), so that sessions made runnable by the same
+//     network poll queue their requests into the same write.
 //   - The reader reads each response (memcached.Reader, 64 KiB buffer),
 //     finds its request by opaque, copies the response into Request.RespBuf
 //     (grown only when too small), restores the session's opaque in Resp and
