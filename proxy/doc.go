@@ -35,6 +35,12 @@
 //     the client's opcode and opaque in the reply header, and flushes only
 //     when the next slot is not ready yet, so a pipeline's replies leave in
 //     few writes.
+//   - An idle session holds no read or write buffer: the reader waits for
+//     the next request with a small read (1 KiB, in the session) and takes a
+//     16 KiB reader from a pool of the Server only when bytes arrive, giving
+//     it back once everything read is parsed; the writer takes a 16 KiB
+//     bufio.Writer for its replies and gives it back after each flush. So
+//     thousands of idle clients cost little memory (buffers.go).
 //
 // # Ordering and the quiet rules
 //

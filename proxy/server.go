@@ -52,6 +52,8 @@ type Server struct {
 
 	offerMu   sync.Mutex
 	lastOffer map[string][]byte // per node: the last NOT_MY_VBUCKET config offered
+
+	buffers clientBuffers // sessions' read and write buffers (buffers.go)
 }
 
 // New checks o, opens upstream pools for the nodes of the current map (if
@@ -74,6 +76,7 @@ func New(o Options) (*Server, error) {
 	if s.obs == nil {
 		s.obs = nopObserver{}
 	}
+	s.buffers.init(o.MaxRequestSize)
 	poolSize := o.PoolSize
 	if poolSize == 0 {
 		poolSize = upstream.DefaultPoolSize

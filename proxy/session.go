@@ -14,14 +14,6 @@ import (
 	"github.com/vbproxy/vbproxy/proxy/upstream"
 )
 
-// Client-side buffer sizes. The read buffer holds a deep pipeline of small
-// requests per read syscall; the write buffer batches their replies into one
-// write.
-const (
-	clientReadBuf  = 16 << 10
-	clientWriteBuf = 16 << 10
-)
-
 // session serves one client connection with two goroutines: the reader
 // parses, classifies and routes each request into the next slot of a bounded
 // ring, and the writer writes the slots' outcomes strictly in ring order. See
@@ -35,10 +27,12 @@ type session struct {
 	local  string // guarded by srv.mu
 	since  time.Time
 
-	r     *memcached.Reader
-	w     *bufio.Writer
-	slots []*slot // ring; an entry is allocated the first time it is used
-	mask  uint64
+	r       *memcached.Reader // reader only: nil while idle (buffers.go)
+	ir      idleReader        // reader only: what r reads
+	idleBuf [idleBufSize]byte // reader only: the read that ends an idle wait
+	w       *bufio.Writer     // writer only: nil while idle (buffers.go)
+	slots   []*slot           // ring; an entry is allocated the first time it is used
+	mask    uint64
 
 	head       atomic.Uint64 // slots issued by the reader (published after the slot is filled)
 	readDone   atomic.Bool   // the reader issues no more slots
@@ -72,8 +66,6 @@ func newSession(srv *Server, c net.Conn) *session {
 		srv:        srv,
 		cc:         cc,
 		since:      time.Now(),
-		r:          memcached.NewReader(cc, memcached.ReaderOptions{MaxBody: srv.o.MaxRequestSize, BufSize: clientReadBuf}),
-		w:          bufio.NewWriterSize(cc, clientWriteBuf),
 		slots:      make([]*slot, depth),
 		mask:       uint64(depth - 1),
 		free:       make(chan struct{}, depth),
@@ -130,13 +122,22 @@ func (s *session) readProxyHeader() error {
 // readLoop reads and dispatches requests until the stream ends.
 func (s *session) readLoop() {
 	defer func() {
+		s.releaseReader(true)
 		s.readDone.Store(true)
 		s.wakeWriter()
 	}()
 	for {
+		s.releaseReader(false)
 		sl := s.acquire()
 		if sl == nil {
 			return
+		}
+		if s.r == nil {
+			if err := s.awaitRequest(); err != nil {
+				s.free <- struct{}{} // the slot was not used
+				s.readError(err)
+				return
+			}
 		}
 		err := s.r.ReadRequest(&sl.pkt)
 		if err != nil {

@@ -20,12 +20,14 @@ func (s *session) writeLoop() {
 				break
 			}
 			s.flush()
+			s.releaseWriter()
 			<-s.wake
 			continue
 		}
 		sl := s.slots[s.tail&s.mask]
 		if sl.state.Load() != slotDone {
 			s.flush()
+			s.releaseWriter()
 			<-s.wake
 			continue
 		}
@@ -36,6 +38,7 @@ func (s *session) writeLoop() {
 		s.free <- struct{}{}
 	}
 	s.flush()
+	s.releaseWriter()
 }
 
 // emit writes one slot's reply (unless the quiet rules suppress it) and
@@ -70,7 +73,7 @@ func (s *session) emit(sl *slot) {
 			s.scratch = memcached.AppendError(s.scratch[:0], &h, status, sl.msg)
 			b = s.scratch
 		}
-		if _, err := s.w.Write(b); err != nil {
+		if _, err := s.writer().Write(b); err != nil {
 			s.writeFailed(err)
 		}
 	}
@@ -80,7 +83,7 @@ func (s *session) emit(sl *slot) {
 
 // flush writes buffered replies to the client.
 func (s *session) flush() {
-	if s.discard || s.w.Buffered() == 0 {
+	if s.discard || s.w == nil || s.w.Buffered() == 0 {
 		return
 	}
 	if err := s.w.Flush(); err != nil {
