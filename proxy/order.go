@@ -36,17 +36,17 @@ const (
 // vBucket's in-flight count includes sl; otherwise sl is parked.
 func (s *session) admit(sl *slot, addr string) bool {
 	s.ordMu.Lock()
-	e := s.ord[sl.ordVB]
+	e := s.ord.get(sl.ordVB)
 	if e.waiting > 0 || (e.inflight > 0 && e.addr != addr) {
 		sl.park = parkNew
 		s.parkLocked(sl, &e)
-		s.ord[sl.ordVB] = e
+		s.ord.set(sl.ordVB, e)
 		s.ordMu.Unlock()
 		return false
 	}
 	e.addr = addr
 	e.inflight++
-	s.ord[sl.ordVB] = e
+	s.ord.set(sl.ordVB, e)
 	s.ordMu.Unlock()
 	return true
 }
@@ -55,9 +55,9 @@ func (s *session) admit(sl *slot, addr string) bool {
 // goes to addr.
 func (s *session) retarget(sl *slot, addr string) {
 	s.ordMu.Lock()
-	e := s.ord[sl.ordVB]
+	e := s.ord.get(sl.ordVB)
 	e.addr = addr
-	s.ord[sl.ordVB] = e
+	s.ord.set(sl.ordVB, e)
 	s.ordMu.Unlock()
 }
 
@@ -65,10 +65,10 @@ func (s *session) retarget(sl *slot, addr string) {
 // being sent) and starts a pump when parked requests can now go.
 func (s *session) settle(sl *slot) {
 	s.ordMu.Lock()
-	e := s.ord[sl.ordVB]
+	e := s.ord.get(sl.ordVB)
 	e.inflight--
 	pump := e.inflight == 0 && e.waiting > 0
-	s.storeLocked(sl.ordVB, e)
+	s.ord.set(sl.ordVB, e)
 	s.ordMu.Unlock()
 	if pump {
 		s.startPump(sl.ordVB)
@@ -79,24 +79,16 @@ func (s *session) settle(sl *slot) {
 // any later request for its vBucket.
 func (s *session) requeue(sl *slot, why uint8) {
 	s.ordMu.Lock()
-	e := s.ord[sl.ordVB]
+	e := s.ord.get(sl.ordVB)
 	e.inflight--
 	sl.park = why
 	s.parkLocked(sl, &e)
 	pump := e.inflight == 0
-	s.ord[sl.ordVB] = e
+	s.ord.set(sl.ordVB, e)
 	s.ordMu.Unlock()
 	if pump {
 		s.startPump(sl.ordVB)
 	}
-}
-
-func (s *session) storeLocked(vb uint16, e vbOrder) {
-	if e.inflight == 0 && e.waiting == 0 {
-		delete(s.ord, vb)
-		return
-	}
-	s.ord[vb] = e
 }
 
 // parkLocked inserts sl into the parked list, which is kept in request
@@ -127,7 +119,7 @@ func (s *session) pump(vb uint16) {
 	defer s.retries.Done()
 	for {
 		s.ordMu.Lock()
-		e := s.ord[vb]
+		e := s.ord.get(vb)
 		if e.inflight > 0 || e.waiting == 0 {
 			s.ordMu.Unlock()
 			return
@@ -137,7 +129,7 @@ func (s *session) pump(vb uint16) {
 		s.parked = slices.Delete(s.parked, i, i+1)
 		e.waiting--
 		e.inflight++ // reserved: nothing else for vb goes until sl settles
-		s.ord[vb] = e
+		s.ord.set(vb, e)
 		s.ordMu.Unlock()
 		sl.resend()
 	}

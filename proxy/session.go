@@ -43,9 +43,9 @@ type session struct {
 	writerDone chan struct{}
 	retries    sync.WaitGroup // pump goroutines (resending parked requests)
 
-	ordMu  sync.Mutex         // guards ord and parked (order.go)
-	ord    map[uint16]vbOrder // vBuckets with requests in flight or parked
-	parked []*slot            // requests waiting to be sent, in request order
+	ordMu  sync.Mutex // guards ord and parked (order.go)
+	ord    vbTable    // vBuckets with requests in flight or parked
+	parked []*slot    // requests waiting to be sent, in request order
 
 	authed    bool        // reader only: SASL succeeded (or is not required)
 	quitting  bool        // reader only: QUIT read, read no more
@@ -73,7 +73,6 @@ func newSession(srv *Server, c net.Conn) *session {
 		dead:       make(chan struct{}),
 		writerDone: make(chan struct{}),
 		authed:     len(srv.o.Users) == 0,
-		ord:        make(map[uint16]vbOrder),
 	}
 	s.authedNow.Store(s.authed)
 	for range depth {
