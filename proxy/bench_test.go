@@ -58,7 +58,7 @@ func BenchmarkRoutingPath(b *testing.B) {
 		if info.Route != memcached.RouteKey || !validKeyRequest(h) || needsAuth(info.Route, h.Opcode) && !s.authed {
 			b.Fatal("not a routable key request")
 		}
-		sl.op, sl.opaque, sl.start = h.Opcode, h.Opaque, time.Now()
+		sl.op, sl.opaque, sl.start = h.Opcode, h.Opaque, srv.now()
 		pkt := sl.pkt.Bytes()
 		memcached.SetOpcode(pkt, sl.op.Loud())
 		m := srv.o.Map.Current()

@@ -102,3 +102,41 @@ func TestRequestsAcrossIdleReads(t *testing.T) {
 		t.Fatalf("after a truncated request: read %d bytes, %v; want 0 and EOF", len(got), err)
 	}
 }
+
+// TestWriteTimeoutClosesNonReader checks that a client that sends requests
+// but never reads the replies is closed once a reply write has been blocked
+// for WriteTimeout, also after earlier writes armed the deadline, and that a
+// reading client on the same proxy is not affected.
+func TestWriteTimeoutClosesNonReader(t *testing.T) {
+	srv, addr, _, _ := memcachedCluster(t, 1, Options{WriteTimeout: 200 * time.Millisecond})
+	good := dial(t, addr)
+	good.set("big", string(bytes.Repeat([]byte("x"), 256<<10)))
+
+	bad := dial(t, addr)
+	// Replies that are read arm the write deadline first.
+	for range 3 {
+		if _, st := bad.get("big"); st != memcached.StatusSuccess {
+			t.Fatalf("GET big: %v, want SUCCESS", st)
+		}
+	}
+	// Then 200 replies of 256 KiB that nobody reads: far more than the
+	// socket buffers hold, so the proxy's write blocks.
+	var pipe []byte
+	for i := range 200 {
+		pipe = append(pipe, req(memcached.OpGet, uint32(i), nil, []byte("big"), nil)...)
+	}
+	go func() { _, _ = bad.conn.Write(pipe) }() // may block once the proxy stops reading
+	waitFor(t, func() bool { return srv.Stats().ConnsCurrent == 1 })
+
+	if v, st := good.get("big"); st != memcached.StatusSuccess || len(v) != 256<<10 {
+		t.Fatalf("reading client: GET big = %d bytes, %v; want %d, SUCCESS", len(v), st, 256<<10)
+	}
+	_ = bad.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, err := io.Copy(io.Discard, bad.conn)
+	if err != nil && !isConnReset(err) {
+		t.Fatalf("non-reading client: read %d bytes, then %v; want the connection closed", n, err)
+	}
+	if full := int64(200 * (memcached.HeaderLen + 4 + 256<<10)); n >= full {
+		t.Errorf("non-reading client got all %d bytes, want the connection closed before", n)
+	}
+}

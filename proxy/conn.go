@@ -13,11 +13,12 @@ import (
 var errStopped = errors.New("proxy: session stopped")
 
 // clientConn wraps a client connection: it arms the idle deadline before each
-// read, arms the write deadline before each write, counts bytes, and stops
-// reads when the session is asked to stop.
+// read, keeps a write deadline at least the write timeout ahead of each
+// write, counts bytes, and stops reads when the session is asked to stop.
 type clientConn struct {
 	net.Conn
 	idle, write time.Duration
+	writeBy     time.Time // the write deadline armed (writes come from one goroutine)
 	stopping    atomic.Bool
 	in, out     atomic.Uint64
 	obs         Observer
@@ -49,8 +50,15 @@ func (c *clientConn) Read(b []byte) (int, error) {
 
 func (c *clientConn) Write(b []byte) (int, error) {
 	if c.write > 0 {
-		if err := c.Conn.SetWriteDeadline(time.Now().Add(c.write)); err != nil {
-			return 0, err
+		// Re-arm only when the armed deadline is less than the timeout away
+		// (then to 9/8 of it): each write still gets at least the full
+		// timeout, and most writes change no runtime timer.
+		now := time.Now()
+		if c.writeBy.Sub(now) < c.write {
+			c.writeBy = now.Add(c.write + c.write/8)
+			if err := c.Conn.SetWriteDeadline(c.writeBy); err != nil {
+				return 0, err
+			}
 		}
 	}
 	n, err := c.Conn.Write(b)

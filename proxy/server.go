@@ -56,6 +56,11 @@ type Server struct {
 	buffers clientBuffers // sessions' read and write buffers (buffers.go)
 }
 
+// now returns the current time from the monotonic clock alone (time.Since
+// of the start reads one clock, time.Now two): the per-request timestamp,
+// used for deadlines and latencies, never for display.
+func (s *Server) now() time.Time { return s.started.Add(time.Since(s.started)) }
+
 // New checks o, opens upstream pools for the nodes of the current map (if
 // one is loaded) and subscribes to map changes so that pools follow the map.
 func New(o Options) (*Server, error) {

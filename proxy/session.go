@@ -203,7 +203,7 @@ func (s *session) begin(sl *slot, h *memcached.Header) {
 	sl.op = h.Opcode
 	sl.opaque = h.Opaque
 	sl.seq = s.head.Load()
-	sl.start = time.Now()
+	sl.start = s.srv.now()
 	sl.state.Store(slotPending)
 	s.head.Add(1)
 }
