@@ -27,6 +27,7 @@
 #   BENCH_OUT=DIR          where to write the report (repo root / temp dir)
 #   BENCH_ROUNDS           rounds per point (3 / 1)
 #   BENCH_DURATION         vbbench measured seconds per run (3 / 1)
+#   BENCH_POOL_SIZE        vbproxy upstream.pool_size (1, like twemproxy's server_connections)
 #   BENCH_CONNS            vbbench connection counts ("1 16 64 256" / "1 16")
 #   BENCH_PIPELINES        vbbench pipeline depths ("1 16")
 #   BENCH_MC_CONNS         memcaslap connection counts ("16 64" / "16")
@@ -64,6 +65,8 @@ MAIN_CONNS=16
 VALUE_SIZE=100
 RATIO=0.9
 VBUCKETS=1024
+# One upstream connection per node, as twemproxy is configured (server_connections 1).
+POOL_SIZE=${BENCH_POOL_SIZE:-1}
 
 log() { printf '%s bench-compare: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "FAILED: $*"; exit 1; }
@@ -243,7 +246,7 @@ try_vbproxy() {
 		cluster:
 		  map_file: $MAP
 		upstream:
-		  pool_size: 2
+		  pool_size: $POOL_SIZE
 		limits:
 		  max_connections: $((IDLE_CONNS + 5000))
 		admin:
@@ -492,7 +495,7 @@ VB_WORKLOAD="vbbench: $KEYS keys per target (populated once, distinct prefixes),
 	-set "memcaslap=$(/usr/bin/memcaslap -V 2>&1 | head -n 1)" \
 	-set "vbproxy=$VBPROXY_REV" \
 	-set "setup.backends=3 memcached (-t 1, -m 64) on 127.0.0.1; direct access is the first of them" \
-	-set "setup.vbproxy=static map of $VBUCKETS vBuckets (vBucket i on server i mod 3), upstream pool_size 2, log level warn, pprof on" \
+	-set "setup.vbproxy=static map of $VBUCKETS vBuckets (vBucket i on server i mod 3), upstream pool_size $POOL_SIZE (twemproxy: server_connections 1), log level warn, pprof on" \
 	-set "setup.twemproxy=nutcracker, hash fnv1a_64, distribution ketama, server_connections 1, preconnect; ASCII only" \
 	-set "setup.workload (memcaslap)=$MC_WORKLOAD" \
 	-set "setup.workload (vbbench)=$VB_WORKLOAD" \
