@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vbproxy/vbproxy/bench/mctest"
+	"github.com/vbproxy/vbproxy/internal/mctest"
 )
 
 func TestRunAgainstMemcached(t *testing.T) {

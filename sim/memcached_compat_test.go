@@ -4,13 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/vbproxy/vbproxy/internal/mctest"
 	"github.com/vbproxy/vbproxy/memcached"
 )
 
@@ -40,47 +39,11 @@ func TestMemccapable(t *testing.T) {
 	}
 }
 
-// startMemcached runs /usr/bin/memcached on a free port.
-func startMemcached(t *testing.T) string {
-	bin, err := exec.LookPath("memcached")
-	if err != nil {
-		t.Fatalf("memcached not found (install the memcached package): %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := portOf(ln.Addr().String())
-	_ = ln.Close()
-	args := []string{"-l", "127.0.0.1", "-p", port, "-U", "0", "-m", "64", "-I", "21m"}
-	if os.Geteuid() == 0 {
-		args = append(args, "-u", "root") // memcached refuses root without -u
-	}
-	cmd := exec.Command(bin, args...)
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start memcached: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	addr := "127.0.0.1:" + port
-	for range 200 {
-		if conn, err := net.Dial("tcp", addr); err == nil {
-			_ = conn.Close()
-			return addr
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("memcached did not listen on %s", addr)
-	return ""
-}
-
 // TestSemanticsMatchMemcached runs the same command sequence against a real
 // memcached and a sim node and compares status, value, key, extras and
 // whether a CAS is present.
 func TestSemanticsMatchMemcached(t *testing.T) {
-	mc := dialKV(t, startMemcached(t))
+	mc := dialKV(t, mctest.Start(t, "-I", "21m"))
 	sn := dialKV(t, startMemccapableNode(t).KVAddr())
 	type cmd struct {
 		op     memcached.Opcode

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/vbproxy/vbproxy/bench"
-	"github.com/vbproxy/vbproxy/bench/mctest"
+	"github.com/vbproxy/vbproxy/internal/mctest"
 	"github.com/vbproxy/vbproxy/bench/report"
 )
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/vbproxy/vbproxy/internal/mctest"
 	"github.com/vbproxy/vbproxy/memcached"
 )
 
@@ -13,7 +14,7 @@ import (
 
 func benchPool(b *testing.B, o Options) *Pool {
 	b.Helper()
-	addr := startMemcached(b)
+	addr := mctest.Start(b, "-t", "2")
 	p := NewPool(addr, o)
 	b.Cleanup(func() { p.Close() })
 	waitState(b, p, StateUp)

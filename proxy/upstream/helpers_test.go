@@ -3,59 +3,13 @@ package upstream
 import (
 	"encoding/binary"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
 	"runtime"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/vbproxy/vbproxy/memcached"
 )
-
-// startMemcached runs a real memcached on a free loopback port and returns
-// its address. It is killed when the test ends.
-func startMemcached(t testing.TB) string {
-	t.Helper()
-	path, err := exec.LookPath("memcached")
-	if err != nil {
-		t.Fatalf("memcached is required (apt-get install memcached): %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	args := []string{"-l", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "0", "-t", "2", "-c", "1024", "-m", "64"}
-	if os.Geteuid() == 0 {
-		args = append(args, "-u", "nobody")
-	}
-	cmd := exec.Command(path, args...)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start memcached: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return addr
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("memcached on %s did not start accepting: %v", addr, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // Packet builders.
 func setPacket(opaque uint32, key, value string) []byte {

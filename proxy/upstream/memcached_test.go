@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vbproxy/vbproxy/internal/mctest"
 	"github.com/vbproxy/vbproxy/memcached"
 )
 
@@ -14,7 +15,7 @@ import (
 // UNKNOWN_COMMAND, no SELECT_BUCKET.
 
 func TestMemcachedRoundTrip(t *testing.T) {
-	addr := startMemcached(t)
+	addr := mctest.Start(t, "-t", "2")
 	log := newStateLog()
 	// A bucket is configured but the node is plain memcached: HELLO answers
 	// UNKNOWN_COMMAND, so SELECT_BUCKET is skipped.
@@ -66,7 +67,7 @@ func TestMemcachedRoundTrip(t *testing.T) {
 // connections; every one completes exactly once with its own response, found
 // by the restored opaque.
 func TestMemcachedPipelinedManyGoroutines(t *testing.T) {
-	addr := startMemcached(t)
+	addr := mctest.Start(t, "-t", "2")
 	p := NewPool(addr, Options{QueueSize: 8192, OperationTimeout: time.Minute}) // slow CI machines
 	t.Cleanup(func() { p.Close() })
 	waitState(t, p, StateUp)
@@ -114,7 +115,7 @@ func TestMemcachedPipelinedManyGoroutines(t *testing.T) {
 // A Request is reused for a second send after it completes, to the same or
 // another pool, as the session does on NOT_MY_VBUCKET.
 func TestMemcachedResendSameRequest(t *testing.T) {
-	a, b := startMemcached(t), startMemcached(t)
+	a, b := mctest.Start(t, "-t", "2"), mctest.Start(t, "-t", "2")
 	pa, pb := NewPool(a, Options{}), NewPool(b, Options{PoolSize: 1})
 	t.Cleanup(func() { pa.Close(); pb.Close() })
 	waitState(t, pa, StateUp)
@@ -140,7 +141,7 @@ func TestMemcachedResendSameRequest(t *testing.T) {
 }
 
 func TestMemcachedCloseLeaksNoGoroutines(t *testing.T) {
-	addr := startMemcached(t)
+	addr := mctest.Start(t, "-t", "2")
 	check := checkGoroutines(t)
 	ps := NewPools(Options{PoolSize: 3})
 	ps.Update([]string{addr})

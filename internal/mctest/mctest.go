@@ -17,8 +17,10 @@ import (
 // Binary is the memcached executable the tests run.
 const Binary = "/usr/bin/memcached"
 
-// Start runs one memcached (-t 1, 64 MB) and returns its "127.0.0.1:port".
-func Start(t testing.TB) string {
+// Start runs one memcached (-t 1, 64 MB, 4096 connections) and returns its
+// "127.0.0.1:port". Extra command-line arguments follow the defaults, so they
+// override them (for example "-t", "2" or "-I", "21m").
+func Start(t testing.TB, extra ...string) string {
 	t.Helper()
 	if _, err := os.Stat(Binary); err != nil {
 		t.Fatalf("memcached is required for this test (apt-get install memcached): %v", err)
@@ -27,7 +29,7 @@ func Start(t testing.TB) string {
 	// A free port found by listening can be taken by someone else before
 	// memcached binds it: retry with another.
 	for range 5 {
-		addr, ok, msg := try(t)
+		addr, ok, msg := try(t, extra)
 		if ok {
 			return addr
 		}
@@ -37,7 +39,7 @@ func Start(t testing.TB) string {
 	return ""
 }
 
-func try(t testing.TB) (addr string, ok bool, msg string) {
+func try(t testing.TB, extra []string) (addr string, ok bool, msg string) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("find a free port: %v", err)
@@ -48,6 +50,7 @@ func try(t testing.TB) (addr string, ok bool, msg string) {
 	if os.Geteuid() == 0 {
 		args = append(args, "-u", "nobody") // memcached refuses to run as root
 	}
+	args = append(args, extra...)
 	cmd := exec.Command(Binary, args...)
 	stderr := &lockedBuffer{}
 	cmd.Stderr = stderr
