@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"os/exec"
 	"runtime"
 	"strconv"
 	"sync"
@@ -17,76 +15,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vbproxy/vbproxy/internal/mctest"
 	"github.com/vbproxy/vbproxy/memcached"
 	"github.com/vbproxy/vbproxy/vbmap"
 )
 
-// memcachedPath is the real server the integration tests run.
-const memcachedPath = "/usr/bin/memcached"
-
-// startMemcached starts a real memcached on a free loopback port and returns
-// its address. It is killed in Cleanup.
+// startMemcached starts a real memcached (256 MB, 2 threads) on a free
+// loopback port and returns its address. It is killed in Cleanup.
 func startMemcached(t testing.TB) string {
 	t.Helper()
-	if _, err := os.Stat(memcachedPath); err != nil {
-		t.Fatalf("%s not found (install the memcached package): %v", memcachedPath, err)
-	}
-	for attempt := 0; attempt < 5; attempt++ {
-		port := freePort(t)
-		args := []string{"-l", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "0", "-m", "256", "-c", "4096", "-t", "2"}
-		if os.Geteuid() == 0 {
-			args = append(args, "-u", "root")
-		}
-		cmd := exec.Command(memcachedPath, args...)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("start memcached: %v", err)
-		}
-		exited := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(exited) }()
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		if waitListening(addr, exited) {
-			t.Cleanup(func() {
-				_ = cmd.Process.Kill()
-				<-exited
-			})
-			return addr
-		}
-		_ = cmd.Process.Kill()
-		<-exited
-		t.Logf("memcached on port %d did not start (%s); retrying", port, stderr.String())
-	}
-	t.Fatalf("memcached did not start")
-	return ""
-}
-
-func waitListening(addr string, exited <-chan struct{}) bool {
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-exited:
-			return false
-		default:
-		}
-		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return true
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return false
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return mctest.Start(t, "-m", "256", "-t", "2")
 }
 
 // configJSON builds a bucket config: vBucket vb is owned by
