@@ -479,7 +479,11 @@ done
 
 # ---- report -------------------------------------------------------------------------
 cp "$RESULTS" "$RES_DIR/results.jsonl"
-VBPROXY_REV=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
+# The code's revision; the report files this script writes do not make it dirty.
+VBPROXY_REV=$(git -C "$ROOT" describe --always 2>/dev/null || echo unknown)
+if [ -n "$(git -C "$ROOT" status --porcelain -- . ':!BENCHMARKS.md' ':!bench/results' 2>/dev/null)" ]; then
+	VBPROXY_REV="$VBPROXY_REV-dirty"
+fi
 MC_WORKLOAD="memcaslap: 32-byte keys, $VALUE_SIZE-byte values, $(awk "BEGIN{print $RATIO*100}")% gets, key window 1k per connection, ${DURATION} s per run, 2 threads"
 VB_WORKLOAD="vbbench: $KEYS keys per target (populated once, distinct prefixes), uniform, $VALUE_SIZE-byte values, $(awk "BEGIN{print $RATIO*100}")% gets, ${WARMUP} s warm-up then ${DURATION} s measured per run"
 "$VBBENCH" report -results "$RESULTS" -out "$OUT_MD" -notes-from "$NOTES_FROM" -svg "$RES_DIR/bench-compare.svg" \
