@@ -20,14 +20,12 @@ func (s *session) writeLoop() {
 				break
 			}
 			s.flush()
-			s.releaseWriter()
 			<-s.wake
 			continue
 		}
 		sl := s.slots[s.tail&s.mask]
 		if sl.state.Load() != slotDone {
 			s.flush()
-			s.releaseWriter()
 			<-s.wake
 			continue
 		}
@@ -38,7 +36,6 @@ func (s *session) writeLoop() {
 		s.free <- struct{}{}
 	}
 	s.flush()
-	s.releaseWriter()
 }
 
 // emit writes one slot's reply (unless the quiet rules suppress it) and
@@ -81,14 +78,15 @@ func (s *session) emit(sl *slot) {
 	s.srv.obs.Request(sl.op, status, time.Since(sl.start))
 }
 
-// flush writes buffered replies to the client.
+// flush writes buffered replies to the client and gives the write buffer
+// back to the pool (buffers.go): the writer holds one only between flushes.
 func (s *session) flush() {
-	if s.discard || s.w == nil || s.w.Buffered() == 0 {
-		return
+	if !s.discard && s.w != nil && s.w.Buffered() > 0 {
+		if err := s.w.Flush(); err != nil {
+			s.writeFailed(err)
+		}
 	}
-	if err := s.w.Flush(); err != nil {
-		s.writeFailed(err)
-	}
+	s.releaseWriter()
 }
 
 // writeFailed switches the writer to dropping replies and stops the reader:
