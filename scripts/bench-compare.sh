@@ -196,6 +196,7 @@ rotate() {
 
 # ---- servers ----------------------------------------------------------------
 MC_PORTS=()
+MC_PIDS=()
 MEMCACHED_USER=()
 [[ $(id -u) == 0 ]] && MEMCACHED_USER=(-u nobody)
 for i in 1 2 3; do
@@ -209,6 +210,7 @@ for i in 1 2 3; do
 		((attempt < 3)) || die "memcached$i exited at start: $(tail -n 1 "$WORK/memcached$i.log")"
 	done
 	MC_PORTS+=("$p")
+	MC_PIDS+=("$mpid")
 done
 SERVERS_JSON=$(printf '"127.0.0.1:%s",' "${MC_PORTS[@]}")
 SERVERS_JSON=${SERVERS_JSON%,}
@@ -309,6 +311,7 @@ start_vbproxy vbproxy
 VBP_MAIN_PORT=$VBP_PORT VBP_MAIN_ADMIN=$VBP_ADMIN
 start_twemproxy twemproxy
 TW_MAIN_PORT=$TW_PORT
+declare -A PROXY_PID=([direct]=0 [vbproxy]=$VBP_PID [twemproxy]=$TW_PID)
 log "vbproxy on $VBP_MAIN_PORT (admin $VBP_MAIN_ADMIN), twemproxy on $TW_MAIN_PORT"
 
 declare -A ADDR=([direct]=127.0.0.1:${MC_PORTS[0]} [vbproxy]=127.0.0.1:$VBP_MAIN_PORT [twemproxy]=127.0.0.1:$TW_MAIN_PORT)
@@ -326,6 +329,28 @@ for t in "${TARGETS[@]}"; do
 	log "populated $t: $KEYS keys"
 done
 
+# ---- CPU accounting -------------------------------------------------------------
+# cpu_sample PID: "wall-clock seconds, proxy ticks, memcached ticks, machine
+# busy ticks" now. PID is the proxy (0: none). Ticks are USER_HZ, from
+# /proc/PID/stat (utime + stime) and /proc/stat (user, nice, system, irq,
+# softirq of all CPUs).
+cpu_sample() {
+	local pt=0 mt=0 pid
+	[[ $1 != 0 ]] && pt=$(awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0)
+	for pid in "${MC_PIDS[@]}"; do
+		mt=$((mt + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+	done
+	printf '%s %s %s %s\n' "$(date +%s.%N)" "$pt" "$mt" "$(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8; exit}' /proc/stat)"
+}
+CLK_TCK=$(getconf CLK_TCK)
+# cpu_json SAMPLE0 SAMPLE1: the CPU record of the window between them.
+cpu_json() {
+	awk -v hz="$CLK_TCK" -v a="$1" -v b="$2" 'BEGIN {
+		split(a, x, " "); split(b, y, " ")
+		printf "{\"seconds\":%.3f,\"proxy_s\":%.2f,\"memcached_s\":%.2f,\"machine_s\":%.2f}", y[1] - x[1], (y[2] - x[2]) / hz, (y[3] - x[3]) / hz, (y[4] - x[4]) / hz
+	}'
+}
+
 # ---- rounds -------------------------------------------------------------------
 MC_CFG=$WORK/memcaslap.cfg
 cat >"$MC_CFG" <<-CFG
@@ -339,7 +364,7 @@ cat >"$MC_CFG" <<-CFG
 CFG
 
 run_memcaslap() { # round target proto conns
-	local round=$1 t=$2 proto=$3 c=$4 addr out tps ops secs misses threads err flags=()
+	local round=$1 t=$2 proto=$3 c=$4 addr out tps ops secs misses threads err cpu0 cpu1 flags=()
 	case $t in
 	direct) addr=127.0.0.1:${MC_PORTS[0]} ;;
 	vbproxy) addr=127.0.0.1:$VBP_MAIN_PORT ;;
@@ -348,14 +373,16 @@ run_memcaslap() { # round target proto conns
 	[[ $proto == binary ]] && flags=(--binary)
 	threads=$((c >= 2 ? 2 : 1))
 	out=$WORK/memcaslap-$t-$proto-$c-$round.log
+	cpu0=$(cpu_sample "${PROXY_PID[$t]}")
 	if timeout $((DURATION + 30)) /usr/bin/memcaslap -s "$addr" -T "$threads" -c "$c" -t "${DURATION}s" -F "$MC_CFG" \
 		-w 1k "${flags[@]}" >"$out" 2>&1; then
 		read -r secs ops tps < <(awk '/^Run time:/ {gsub("s","",$3); print $3, $5, $7}' "$out" | tail -n 1) || true
 		misses=$(awk '/^get_misses:/ {v=$2} END {print v+0}' "$out")
 	fi
+	cpu1=$(cpu_sample "${PROXY_PID[$t]}")
 	if [[ -n ${tps:-} ]]; then
-		printf '{"kind":"memcaslap","target":"%s","protocol":"%s","round":%d,"conns":%d,"ops":%d,"ops_per_sec":%s,"seconds":%s,"get_misses":%d}\n' \
-			"$t" "$proto" "$round" "$c" "$ops" "$tps" "$secs" "$misses" >>"$RESULTS"
+		printf '{"kind":"memcaslap","target":"%s","protocol":"%s","round":%d,"conns":%d,"ops":%d,"ops_per_sec":%s,"seconds":%s,"get_misses":%d,"cpu":%s}\n' \
+			"$t" "$proto" "$round" "$c" "$ops" "$tps" "$secs" "$misses" "$(cpu_json "$cpu0" "$cpu1")" >>"$RESULTS"
 		log "round $round memcaslap $t/$proto conns=$c: $tps ops/s"
 	else
 		err="memcaslap failed: $(tail -n 1 "$out")"
@@ -366,13 +393,28 @@ run_memcaslap() { # round target proto conns
 }
 
 run_vbbench() { # round target conns pipeline
-	local round=$1 t=$2 c=$3 p=$4 out
+	local round=$1 t=$2 c=$3 p=$4 out sampler
+	# The measured phase starts after the warm-up: sample CPU over it.
+	rm -f "$WORK/cpu.window"
+	(
+		sleep "$WARMUP"
+		s0=$(cpu_sample "${PROXY_PID[$t]}")
+		sleep "$DURATION"
+		printf '%s\n%s\n' "$s0" "$(cpu_sample "${PROXY_PID[$t]}")" >"$WORK/cpu.window"
+	) &
+	sampler=$!
 	if out=$(timeout $((DURATION + 60)) "$VBBENCH" -addr "${ADDR[$t]}" -protocol "${PROTO[$t]}" -conns "$c" -pipeline "$p" \
 		-duration "${DURATION}s" -warmup "${WARMUP}s" -keys "$KEYS" -value-size "$VALUE_SIZE" -ratio "$RATIO" \
 		-prefix "${PREFIX[$t]}" -no-populate -seed "$round" -json 2>"$WORK/vbbench.err.log"); then
-		printf '{"kind":"vbbench","target":"%s","round":%d,"result":%s}\n' "$t" "$round" "$out" >>"$RESULTS"
+		wait "$sampler" || true
+		local cpu=""
+		if [[ -s $WORK/cpu.window ]]; then
+			cpu=",\"cpu\":$(cpu_json "$(sed -n 1p "$WORK/cpu.window")" "$(sed -n 2p "$WORK/cpu.window")")"
+		fi
+		printf '{"kind":"vbbench","target":"%s","round":%d,"result":%s%s}\n' "$t" "$round" "$out" "$cpu" >>"$RESULTS"
 		log "round $round vbbench $t conns=$c pipeline=$p: $(printf '%s' "$out" | grep -o '"ops_per_sec":[0-9.e+]*' | cut -d: -f2 | awk '{printf "%.0f", $1}') ops/s"
 	else
+		wait "$sampler" || true
 		printf '{"kind":"vbbench","target":"%s","protocol":"%s","round":%d,"conns":%d,"pipeline":%d,"error":%s}\n' \
 			"$t" "${PROTO[$t]}" "$round" "$c" "$p" "$(json_str "vbbench failed: $(tail -n 1 "$WORK/vbbench.err.log")")" >>"$RESULTS"
 		log "round $round vbbench $t conns=$c pipeline=$p: FAILED $(tail -n 1 "$WORK/vbbench.err.log")"

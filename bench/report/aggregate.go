@@ -36,9 +36,11 @@ type VbbenchStat struct {
 	Ops, Hits, Misses int64 // summed over rounds
 	Errors            int64
 	ErrorsByKind      map[string]int64
-	Aborted           int      // connections that gave up, over rounds
-	Failed            []string // reasons of rounds that did not run
+	Aborted           int       // connections that gave up, over rounds
+	Failed            []string  // reasons of rounds that did not run
+	CPU               *CPUPerOp // nil when no round was sampled
 	hist              *hdrhistogram.Histogram
+	cpu               cpuRounds
 }
 
 // MemcaslapStat aggregates the rounds of one memcaslap target.
@@ -49,7 +51,45 @@ type MemcaslapStat struct {
 	OpsPerSec        float64 // median over the rounds that ran
 	MinOps, MaxOps   float64
 	GetMisses        int64
-	Failed           []string // reasons of failed rounds
+	Failed           []string  // reasons of failed rounds
+	CPU              *CPUPerOp // nil when no round was sampled
+	cpu              cpuRounds
+}
+
+// CPUPerOp is CPU time per request in microseconds, each the median over the
+// sampled rounds: the proxy process, the memcached servers, the rest of the
+// machine (load generator and kernel work charged to no process), and the
+// machine's total.
+type CPUPerOp struct {
+	Rounds                          int
+	Proxy, Memcached, Rest, Machine float64
+}
+
+// cpuRounds collects per-round CPU per request until Aggregate takes the
+// medians.
+type cpuRounds struct {
+	proxy, memcached, rest, machine []float64
+}
+
+// add records one round that completed ops requests in the sample's window.
+func (c *cpuRounds) add(smp *CPUSample, ops float64) {
+	if smp == nil || ops <= 0 {
+		return
+	}
+	per := func(sec float64) float64 { return sec * 1e6 / ops }
+	c.proxy = append(c.proxy, per(smp.ProxySec))
+	c.memcached = append(c.memcached, per(smp.MemcachedSec))
+	c.rest = append(c.rest, per(max(0, smp.MachineSec-smp.ProxySec-smp.MemcachedSec)))
+	c.machine = append(c.machine, per(smp.MachineSec))
+}
+
+func (c *cpuRounds) perOp() *CPUPerOp {
+	if len(c.machine) == 0 {
+		return nil
+	}
+	med := func(v []float64) float64 { m, _, _ := medianRange(v); return m }
+	return &CPUPerOp{Rounds: len(c.machine), Proxy: med(c.proxy), Memcached: med(c.memcached),
+		Rest: med(c.rest), Machine: med(c.machine)}
 }
 
 // MemoryStat is one memory-per-connection measurement.
@@ -128,6 +168,11 @@ func Aggregate(recs []Record) (*Summary, error) {
 				continue
 			}
 			vbOps[k] = append(vbOps[k], res.OpsPerSec)
+			if r.CPU != nil {
+				// The window is the measured phase: its requests are the
+				// measured rate over the window's length.
+				st.cpu.add(r.CPU, res.OpsPerSec*r.CPU.Seconds)
+			}
 			st.Ops += res.Ops
 			st.Hits += res.Hits
 			st.Misses += res.Misses
@@ -157,6 +202,8 @@ func Aggregate(recs []Record) (*Summary, error) {
 				continue
 			}
 			mcOps[k] = append(mcOps[k], r.OpsPerSec)
+			// The window spans the whole memcaslap run: all its requests.
+			st.cpu.add(r.CPU, float64(r.Ops))
 			st.GetMisses += r.GetMisses
 			targets[r.Target] = true
 		case KindMemory:
@@ -171,11 +218,13 @@ func Aggregate(recs []Record) (*Summary, error) {
 	for k, st := range vb {
 		st.OpsPerSec, st.MinOps, st.MaxOps = medianRange(vbOps[k])
 		st.Latency = bench.LatencyOf(st.hist)
+		st.CPU = st.cpu.perOp()
 		s.Vbbench = append(s.Vbbench, st)
 		points[k.Point] = true
 	}
 	for k, st := range mc {
 		st.OpsPerSec, st.MinOps, st.MaxOps = medianRange(mcOps[k])
+		st.CPU = st.cpu.perOp()
 		s.Memcaslap = append(s.Memcaslap, st)
 	}
 	s.Targets = slices.SortedFunc(maps.Keys(targets), compareTargets)

@@ -41,6 +41,10 @@ type Record struct {
 	GetMisses int64   `json:"get_misses,omitempty"`
 	Error     string  `json:"error,omitempty"` // the run failed; the reason
 
+	// Kinds vbbench and memcaslap: CPU time used during the run, when the
+	// script sampled it.
+	CPU *CPUSample `json:"cpu,omitempty"`
+
 	// Kind memory: resident set sizes in KiB (VmRSS), and how the idle
 	// connections were used before idling ("connected", "after one get").
 	Variant      string `json:"variant,omitempty"`
@@ -50,6 +54,28 @@ type Record struct {
 	// Kind meta.
 	Key   string `json:"key,omitempty"`
 	Value string `json:"value,omitempty"`
+}
+
+// CPUSample is the CPU time used during a run's measured window, read from
+// /proc by the script: the proxy process (zero for direct access), the
+// memcached servers together, and the whole machine (busy time of every CPU:
+// the load generator, the servers, the proxy, and kernel work charged to no
+// process, such as loopback TCP delivery in softirq).
+type CPUSample struct {
+	Seconds      float64 `json:"seconds"` // the window's wall-clock length
+	ProxySec     float64 `json:"proxy_s"`
+	MemcachedSec float64 `json:"memcached_s"`
+	MachineSec   float64 `json:"machine_s"`
+}
+
+func (c *CPUSample) check() error {
+	if c == nil {
+		return nil
+	}
+	if c.Seconds <= 0 || c.ProxySec < 0 || c.MemcachedSec < 0 || c.MachineSec < 0 {
+		return fmt.Errorf("cpu sample needs seconds > 0 and non-negative times (got %+v)", *c)
+	}
+	return nil
 }
 
 // maxLine bounds one record (a vbbench result with its histogram is a few
@@ -83,6 +109,9 @@ func Read(r io.Reader) ([]Record, error) {
 }
 
 func (r *Record) check() error {
+	if err := r.CPU.check(); err != nil {
+		return err
+	}
 	switch r.Kind {
 	case KindVbbench:
 		if r.Target == "" {

@@ -86,6 +86,7 @@ func Markdown(w io.Writer, s *Summary, o Options) error {
 	writeGoals(&b, s, o)
 	writeMemcaslap(&b, s)
 	writeVbbench(&b, s)
+	writeCPU(&b, s, o)
 	if o.ChartPath != "" && len(s.Points) > 0 {
 		b.WriteString("## Chart\n\n")
 		fmt.Fprintf(&b, "![Throughput and p99 latency against connections, per target and pipeline depth](%s)\n\n", o.ChartPath)
@@ -246,6 +247,55 @@ func writeVbbench(b *strings.Builder, s *Summary) {
 			ratio, us(l.P50), us(l.P90), us(l.P99), us(l.P999), us(l.Max), st.Misses, errorsCell(st))
 	}
 	b.WriteString("\n")
+}
+
+// writeCPU writes CPU time per request for every run that sampled it, and
+// what the throughput goal against twemproxy asks of vbproxy's CPU.
+func writeCPU(b *strings.Builder, s *Summary, o Options) {
+	type row struct {
+		tool, target, protocol string
+		conns, pipeline        int
+		opsPerSec              float64
+		cpu                    *CPUPerOp
+	}
+	var rows []row
+	for _, st := range s.Memcaslap {
+		if st.CPU != nil {
+			rows = append(rows, row{"memcaslap", st.Target, st.Protocol, st.Conns, 1, st.OpsPerSec, st.CPU})
+		}
+	}
+	for _, st := range s.Vbbench {
+		if st.CPU != nil {
+			rows = append(rows, row{"vbbench", st.Target, st.Protocol, st.Conns, st.Pipeline, st.OpsPerSec, st.CPU})
+		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	b.WriteString("## CPU per request\n\n")
+	b.WriteString("CPU time per request during each run, from /proc: user plus system time of the proxy process and of " +
+		"the three memcached servers, and the busy time of the whole machine (/proc/stat). \"rest\" is the machine's " +
+		"busy time less the proxy and memcached: the load generator, and kernel work charged to no process " +
+		"(loopback TCP delivery runs partly in softirq). Median over the sampled rounds. When the machine is busy, " +
+		"throughput is bounded by its total CPU per request, so this table shows where each target's requests spend it.\n\n")
+	b.WriteString("| tool | conns | pipeline | target | protocol | ops/s (median) | proxy µs | memcached µs | rest µs | machine µs | rounds |\n")
+	b.WriteString("|---|---:|---:|---|---|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range rows {
+		fmt.Fprintf(b, "| %s | %d | %d | %s | %s | %s | %.1f | %.1f | %.1f | %.1f | %d |\n", r.tool, r.conns, r.pipeline,
+			r.target, r.protocol, ops(r.opsPerSec), r.cpu.Proxy, r.cpu.Memcached, r.cpu.Rest, r.cpu.Machine, r.cpu.Rounds)
+	}
+	b.WriteString("\n")
+	v, tw := s.Mc(TargetVbproxy, "binary", o.MainConns), s.Mc(TargetTwemproxy, "ascii", o.MainConns)
+	if v != nil && tw != nil && v.CPU != nil && tw.CPU != nil {
+		// Throughput scales as 1 / machine CPU per request; what is not
+		// the proxy's (the load generator, memcached) stays.
+		budget := tw.CPU.Machine/GoalVsTwemproxy - (v.CPU.Machine - v.CPU.Proxy)
+		fmt.Fprintf(b, "Budget (memcaslap, %d conns): at %.1f µs of machine CPU per request through twemproxy, "+
+			"%.2fx its throughput on a saturated machine needs at most %.1f µs per request through vbproxy; "+
+			"with the rest of vbproxy's run at %.1f µs, that leaves vbproxy %.1f µs per request (measured: %.1f µs; twemproxy: %.1f µs).\n\n",
+			o.MainConns, tw.CPU.Machine, GoalVsTwemproxy, tw.CPU.Machine/GoalVsTwemproxy,
+			v.CPU.Machine-v.CPU.Proxy, budget, v.CPU.Proxy, tw.CPU.Proxy)
+	}
 }
 
 func errorsCell(st *VbbenchStat) string {

@@ -311,3 +311,69 @@ func FuzzRead(f *testing.F) {
 		_ = SVG(io.Discard, s)
 	})
 }
+
+func TestCPUPerRequest(t *testing.T) {
+	withCPU := func(r Record, c CPUSample) Record { r.CPU = &c; return r }
+	recs := []Record{
+		// memcaslap: CPU over all of the run's requests. Three vbproxy
+		// rounds of 300,000 requests; medians 20, 10, 12 (rest), 42 µs.
+		withCPU(Record{Kind: KindMemcaslap, Target: TargetVbproxy, Protocol: "binary", Round: 1, Conns: 16, OpsPerSec: 100_000, Ops: 300_000},
+			CPUSample{Seconds: 3, ProxySec: 6, MemcachedSec: 3, MachineSec: 12.6}),
+		withCPU(Record{Kind: KindMemcaslap, Target: TargetVbproxy, Protocol: "binary", Round: 2, Conns: 16, OpsPerSec: 100_000, Ops: 300_000},
+			CPUSample{Seconds: 3, ProxySec: 9, MemcachedSec: 2.4, MachineSec: 15}),
+		withCPU(Record{Kind: KindMemcaslap, Target: TargetVbproxy, Protocol: "binary", Round: 3, Conns: 16, OpsPerSec: 100_000, Ops: 300_000},
+			CPUSample{Seconds: 3, ProxySec: 3, MemcachedSec: 6, MachineSec: 9}),
+		// twemproxy: 40 µs per request on the machine, 16 in the proxy.
+		withCPU(Record{Kind: KindMemcaslap, Target: TargetTwemproxy, Protocol: "ascii", Round: 1, Conns: 16, OpsPerSec: 50_000, Ops: 100_000},
+			CPUSample{Seconds: 3, ProxySec: 1.6, MemcachedSec: 1, MachineSec: 4}),
+		// A round without a sample counts for throughput only.
+		{Kind: KindMemcaslap, Target: TargetDirect, Protocol: "binary", Round: 1, Conns: 16, OpsPerSec: 200_000, Ops: 600_000},
+		// vbbench: requests in the window are the measured rate times its
+		// length: 100,000/s over 2 s.
+		withCPU(vbRecord(t, TargetVbproxy, "binary", 1, 16, 16, 100_000, 100, 10),
+			CPUSample{Seconds: 2, ProxySec: 0.5, MemcachedSec: 0.2, MachineSec: 1}),
+	}
+	s, err := Aggregate(recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := s.Mc(TargetVbproxy, "binary", 16).CPU
+	if v == nil || v.Rounds != 3 || !near(v.Proxy, 20) || !near(v.Memcached, 10) || !near(v.Rest, 12) || !near(v.Machine, 42) {
+		t.Errorf("vbproxy memcaslap CPU = %+v, want 3 rounds, proxy 20, memcached 10, rest 12, machine 42", v)
+	}
+	if d := s.Mc(TargetDirect, "binary", 16); d.CPU != nil {
+		t.Errorf("direct CPU = %+v, want nil (not sampled)", d.CPU)
+	}
+	p := s.Vb(TargetVbproxy, "binary", Point{16, 16}).CPU
+	if p == nil || !near(p.Proxy, 2.5) || !near(p.Memcached, 1) || !near(p.Rest, 1.5) || !near(p.Machine, 5) {
+		t.Errorf("vbproxy vbbench CPU = %+v, want proxy 2.5, memcached 1, rest 1.5, machine 5", p)
+	}
+
+	var b strings.Builder
+	if err := Markdown(&b, s, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	md := b.String()
+	for _, want := range []string{
+		"## CPU per request",
+		"| memcaslap | 16 | 1 | vbproxy | binary | 100,000 | 20.0 | 10.0 | 12.0 | 42.0 | 3 |",
+		"| memcaslap | 16 | 1 | twemproxy | ascii | 50,000 | 16.0 | 10.0 | 14.0 | 40.0 | 1 |",
+		"| vbbench | 16 | 16 | vbproxy | binary | 100,000 | 2.5 | 1.0 | 1.5 | 5.0 | 1 |",
+		// 40 / 1.25 = 32 µs in all; 42 - 20 = 22 of vbproxy's run is not the proxy: 10 µs left.
+		"needs at most 32.0 µs per request through vbproxy; with the rest of vbproxy's run at 22.0 µs, that leaves vbproxy 10.0 µs per request (measured: 20.0 µs; twemproxy: 16.0 µs)",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q\n%s", want, md)
+		}
+	}
+	if strings.Contains(md, "| memcaslap | 16 | 1 | direct |") {
+		t.Error("report has a CPU row for a run that was not sampled")
+	}
+
+	if _, err := Read(strings.NewReader(`{"kind":"memcaslap","target":"d","conns":1,"protocol":"ascii","cpu":{"seconds":0,"proxy_s":1}}`)); err == nil ||
+		!strings.Contains(err.Error(), "seconds > 0") {
+		t.Errorf("Read(zero-length cpu window) err = %v, want a seconds > 0 complaint", err)
+	}
+}
+
+func near(got, want float64) bool { return math.Abs(got-want) < 1e-9*math.Max(1, math.Abs(want)) }
