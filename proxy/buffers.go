@@ -81,6 +81,9 @@ func (s *session) awaitRequest() error {
 		}
 		return err
 	}
+	// A full idle read means more bytes were waiting: the reader's next
+	// read brings the rest of the same batch.
+	s.cc.continues = n == len(s.idleBuf)
 	s.ir = idleReader{cc: s.cc, pre: s.idleBuf[:n], err: err}
 	s.r = s.srv.buffers.readers.Get().(*memcached.Reader)
 	s.r.Reset(&s.ir)

@@ -21,7 +21,12 @@ type clientConn struct {
 	writeBy     time.Time // the write deadline armed (writes come from one goroutine)
 	stopping    atomic.Bool
 	in, out     atomic.Uint64
-	obs         Observer
+	// reads counts the reads that brought a new burst of bytes, so that the
+	// requests of one pipelined batch share a number (slot.read); a read
+	// that continues a filled idle read is the same burst. Reader only.
+	reads     uint64
+	continues bool
+	obs       Observer
 }
 
 func (c *clientConn) Read(b []byte) (int, error) {
@@ -39,6 +44,11 @@ func (c *clientConn) Read(b []byte) (int, error) {
 	}
 	n, err := c.Conn.Read(b)
 	if n > 0 {
+		if c.continues {
+			c.continues = false
+		} else {
+			c.reads++
+		}
 		c.in.Add(uint64(n))
 		c.obs.Bytes(n, 0)
 	}

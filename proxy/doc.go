@@ -33,8 +33,11 @@
 //   - Outcomes complete slots in any order (upstream replies arrive on pool
 //     goroutines). The writer writes slots strictly in ring order, restoring
 //     the client's opcode and opaque in the reply header, and flushes only
-//     when the next slot is not ready yet, so a pipeline's replies leave in
-//     few writes.
+//     when the next slot is not ready yet. When that slot came in the same
+//     client read as the reply written last (a pipelined batch, whose
+//     requests the nodes answer at different moments), the buffered replies
+//     wait for it, at most Options.ReplyHold (500µs by default), so that a
+//     batch's replies leave in one write rather than one per node.
 //   - An idle session holds no read or write buffer: the reader waits for
 //     the next request with a small read (1 KiB, in the session) and takes a
 //     16 KiB reader from a pool of the Server only when bytes arrive, giving

@@ -123,6 +123,11 @@ type Options struct {
 	// replies go out (backpressure). 0 means 128. Rounded up to a power of
 	// two, at most 65536.
 	PipelineDepth int
+	// ReplyHold is how long the replies to a pipelined batch (requests that
+	// arrived in one client read) may wait for the rest of the batch, so
+	// that the batch's replies leave in one write instead of one per node
+	// that answered. 0 means 500µs; negative means replies never wait.
+	ReplyHold time.Duration
 	// AllowFlush lets FLUSH through to every node. false (the default)
 	// answers FLUSH with NOT_SUPPORTED.
 	AllowFlush bool
@@ -153,6 +158,7 @@ const (
 	defaultOperationTimeout   = 2500 * time.Millisecond
 	defaultWriteTimeout       = 30 * time.Second
 	defaultPipelineDepth      = 128
+	defaultReplyHold          = 500 * time.Microsecond
 	maxPipelineDepth          = 1 << 16
 	defaultProxyHeaderTimeout = 5 * time.Second
 )
@@ -217,6 +223,9 @@ func (o *Options) normalize() error {
 	o.PipelineDepth = d
 	if o.ProxyHeaderTimeout == 0 {
 		o.ProxyHeaderTimeout = defaultProxyHeaderTimeout
+	}
+	if o.ReplyHold == 0 {
+		o.ReplyHold = defaultReplyHold
 	}
 	if o.Version == "" {
 		o.Version = DefaultVersion

@@ -51,6 +51,10 @@ type session struct {
 	quitting  bool        // reader only: QUIT read, read no more
 	authedNow atomic.Bool // authed, for Clients
 	discard   bool        // writer only: the client is gone, drop replies
+	lastRead  uint64      // writer only: the read of the last slot written
+	holding   bool        // writer only: replies held for the rest of their read's requests
+	holdSince time.Time   // writer only: when holding began
+	holdTimer *time.Timer // writer only: wakes the writer when a hold must end
 	scratch   []byte      // writer only: error replies
 
 	c counters
@@ -204,6 +208,7 @@ func (s *session) begin(sl *slot, h *memcached.Header) {
 	sl.opaque = h.Opaque
 	sl.seq = s.head.Load()
 	sl.start = s.srv.now()
+	sl.read = s.cc.reads
 	sl.state.Store(slotPending)
 	s.head.Add(1)
 }

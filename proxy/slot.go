@@ -40,6 +40,7 @@ type slot struct {
 	op     memcached.Opcode // the client's opcode (the quiet one if it sent one)
 	opaque uint32           // the client's opaque
 	start  time.Time        // when the request was read
+	read   uint64           // the client read that completed it (clientConn.reads)
 
 	// Routing and retry state, owned by whoever holds the request (the reader
 	// until the first Send, then the completion path).

@@ -25,17 +25,51 @@ func (s *session) writeLoop() {
 		}
 		sl := s.slots[s.tail&s.mask]
 		if sl.state.Load() != slotDone {
-			s.flush()
+			if !s.hold(sl) {
+				s.flush()
+			}
 			<-s.wake
 			continue
 		}
+		s.holding = false
+		s.lastRead = sl.read
 		s.emit(sl)
 		sl.reset()
 		sl.state.Store(slotFree)
 		s.tail++
 		s.free <- struct{}{}
 	}
+	if s.holdTimer != nil {
+		s.holdTimer.Stop()
+	}
 	s.flush()
+}
+
+// hold reports whether the replies already buffered should wait for sl, the
+// next slot, instead of leaving now: sl arrived in the same client read as
+// the reply written last (a pipelined batch), so the batch's replies can
+// leave in one write once the rest of it is done. A hold lasts at most
+// Options.ReplyHold, after which a timer wakes the writer to flush.
+func (s *session) hold(sl *slot) bool {
+	holdMax := s.srv.o.ReplyHold
+	if holdMax <= 0 || s.discard || s.w == nil || s.w.Buffered() == 0 || sl.read != s.lastRead {
+		return false
+	}
+	now := s.srv.now()
+	if !s.holding {
+		s.holding = true
+		s.holdSince = now
+		if s.holdTimer == nil {
+			s.holdTimer = time.AfterFunc(holdMax, s.wakeWriter)
+		} else {
+			s.holdTimer.Reset(holdMax)
+		}
+		return true
+	}
+	if now.Sub(s.holdSince) >= holdMax {
+		return false // flushed; holding stays set so that sl is not held again
+	}
+	return true
 }
 
 // emit writes one slot's reply (unless the quiet rules suppress it) and
