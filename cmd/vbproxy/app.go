@@ -131,6 +131,7 @@ func (a *app) proxyOptions(l *listener, sec secrets) proxy.Options {
 		ConnectTimeout:   time.Duration(c.Upstream.ConnectTimeout),
 		OperationTimeout: time.Duration(c.Upstream.OperationTimeout),
 		IdleTimeout:      time.Duration(c.Limits.IdleTimeout),
+		ReplyHold:        replyHold(c.Limits.ReplyHold),
 		MaxConns:         c.Limits.MaxConnections,
 		MaxRequestSize:   c.Limits.MaxRequestSize,
 		AllowFlush:       l.cfg.AllowFlush,
@@ -311,4 +312,13 @@ func (a *app) clusterDesc() string {
 		return "map_file " + a.cfg.Cluster.MapFile
 	}
 	return strings.Join(a.cfg.Cluster.Seeds, ",")
+}
+
+// replyHold maps limits.reply_hold (0 = never wait) to proxy.Options.ReplyHold
+// (negative = never wait, 0 = the default).
+func replyHold(d Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return time.Duration(d)
 }

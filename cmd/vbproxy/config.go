@@ -65,6 +65,9 @@ type LimitsConfig struct {
 	MaxConnections int      `yaml:"max_connections"`
 	MaxRequestSize int      `yaml:"max_request_size"`
 	IdleTimeout    Duration `yaml:"idle_timeout"`
+	// ReplyHold: how long the replies to a pipelined batch may wait for the
+	// rest of it, to leave in one write. 0 = never wait.
+	ReplyHold Duration `yaml:"reply_hold"`
 }
 
 // AdminConfig is the admin HTTP server.
@@ -97,6 +100,8 @@ const (
 	defaultOpTimeout      = 2500 * time.Millisecond
 	defaultMaxConnections = 10000
 	defaultMaxRequestSize = 20<<20 + 255
+	defaultReplyHold      = 500 * time.Microsecond
+	maxReplyHold          = 100 * time.Millisecond // longer only delays replies
 	defaultLogLevel       = "info"
 	defaultLogFormat      = "text"
 	defaultDrainTimeout   = 10 * time.Second
@@ -112,7 +117,7 @@ func DefaultConfig() Config {
 			PoolSize: defaultPoolSize, QueueSize: defaultQueueSize,
 			ConnectTimeout: Duration(defaultConnectTimeout), OperationTimeout: Duration(defaultOpTimeout),
 		},
-		Limits:   LimitsConfig{MaxConnections: defaultMaxConnections, MaxRequestSize: defaultMaxRequestSize},
+		Limits:   LimitsConfig{MaxConnections: defaultMaxConnections, MaxRequestSize: defaultMaxRequestSize, ReplyHold: Duration(defaultReplyHold)},
 		Admin:    AdminConfig{Address: defaultAdmin},
 		Log:      LogConfig{Level: defaultLogLevel, Format: defaultLogFormat},
 		Shutdown: ShutdownConfig{DrainTimeout: Duration(defaultDrainTimeout)},

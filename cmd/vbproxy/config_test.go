@@ -96,7 +96,7 @@ cluster:
   network: auto
   poll_interval: 2.5s
 upstream: {pool_size: 4, queue_size: 100, connect_timeout: 500ms, operation_timeout: 1m}
-limits: {max_connections: 0, max_request_size: 1048576, idle_timeout: 5m}
+limits: {max_connections: 0, max_request_size: 1048576, idle_timeout: 5m, reply_hold: 0s}
 admin: {address: "", pprof: true}
 log: {level: debug, format: json}
 shutdown: {drain_timeout: 1h}
@@ -155,7 +155,7 @@ cluster: {seeds: [http://h:8091]}
 `, []string{"listeners[1].bucket: required"}},
 		{"negative timeout and sizes", minimal + `
 upstream: {operation_timeout: -1s, pool_size: 0, queue_size: -5, connect_timeout: 0s}
-limits: {max_connections: -1, max_request_size: 0, idle_timeout: -1s}
+limits: {max_connections: -1, max_request_size: 0, idle_timeout: -1s, reply_hold: -1ms}
 shutdown: {drain_timeout: 0s}
 `, []string{
 			"upstream.pool_size: must be > 0, got 0",
@@ -165,6 +165,7 @@ shutdown: {drain_timeout: 0s}
 			"limits.max_connections: must be >= 0 (0 = unlimited), got -1",
 			"limits.max_request_size: must be > 0, got 0",
 			"limits.idle_timeout: must be >= 0 (0 = none), got -1s",
+			"limits.reply_hold: must be between 0s (never wait) and 100ms, got -1ms",
 			"shutdown.drain_timeout: must be > 0, got 0s",
 		}},
 		{"seeds and map file", `
@@ -283,5 +284,21 @@ cluster: {seeds: [http://h:8091]}
 				t.Errorf("errors:\n  got:  %q\n  want: %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestReplyHoldMapping: limits.reply_hold defaults to 500µs, and 0s (never
+// wait) becomes the proxy's "never" (negative), not its "default" (zero).
+func TestReplyHoldMapping(t *testing.T) {
+	if d := DefaultConfig().Limits.ReplyHold; d != Duration(500*time.Microsecond) {
+		t.Errorf("default limits.reply_hold = %s, want 500µs", d)
+	}
+	for _, tc := range []struct {
+		in   Duration
+		want time.Duration
+	}{{0, -1}, {Duration(time.Millisecond), time.Millisecond}, {Duration(500 * time.Microsecond), 500 * time.Microsecond}} {
+		if got := replyHold(tc.in); got != tc.want {
+			t.Errorf("replyHold(%s) = %v, want %v", tc.in, got, tc.want)
+		}
 	}
 }

@@ -51,6 +51,9 @@ func validate(cfg *Config, env lookupEnv) (secrets, []FieldError) {
 	if d := cfg.Limits.IdleTimeout; d < 0 {
 		v.add("limits.idle_timeout", "must be >= 0 (0 = none), got %s", d)
 	}
+	if d := cfg.Limits.ReplyHold; d < 0 || d > Duration(maxReplyHold) {
+		v.add("limits.reply_hold", "must be between 0s (never wait) and %s, got %s", Duration(maxReplyHold), d)
+	}
 	if a := cfg.Admin.Address; a != "" {
 		if v.address("admin.address", a) {
 			for i, l := range cfg.Listeners {
