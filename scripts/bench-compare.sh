@@ -11,6 +11,8 @@
 #     for direct as the ASCII baseline;
 #   - vbbench over a sweep of connections x pipeline depth, for throughput and
 #     latency percentiles (binary for direct and vbproxy, ASCII for twemproxy).
+# Around every run it samples the CPU time of the proxy, the memcached servers
+# and the whole machine (/proc), for the report's CPU-per-request table.
 # Then it measures proxy memory per idle client connection (VmRSS before and
 # after opening IDLE_CONNS connections to a fresh process) and, in the full
 # run, takes a CPU profile of vbproxy under load. Everything it starts is torn
