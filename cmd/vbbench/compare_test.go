@@ -67,6 +67,19 @@ func TestBenchCompareQuick(t *testing.T) {
 		if r.Kind == report.KindMemcaslap && r.OpsPerSec <= 0 {
 			t.Errorf("memcaslap %s/%s: %v ops/s, want > 0", r.Target, r.Protocol, r.OpsPerSec)
 		}
+		if r.Kind == report.KindVbbench || r.Kind == report.KindMemcaslap {
+			// Every run is CPU-sampled: the machine was busy, memcached
+			// worked, and a proxy target's process used CPU (direct has none).
+			c := r.CPU
+			switch {
+			case c == nil:
+				t.Errorf("%s %s: no cpu sample", r.Kind, r.Target)
+			case c.Seconds <= 0 || c.MachineSec <= 0 || c.MemcachedSec <= 0 || c.MachineSec < c.ProxySec+c.MemcachedSec-0.05:
+				t.Errorf("%s %s: implausible cpu sample %+v", r.Kind, r.Target, *c)
+			case (r.Target == report.TargetDirect) != (c.ProxySec == 0):
+				t.Errorf("%s %s: proxy CPU %v s (want 0 exactly for direct, > 0 for a proxy)", r.Kind, r.Target, c.ProxySec)
+			}
+		}
 	}
 	// 3 targets x 2 conns x 2 pipelines; 4 memcaslap targets; 2 proxies x 2 memory variants.
 	if kinds[report.KindVbbench] != 12 || kinds[report.KindMemcaslap] != 4 || kinds[report.KindMemory] != 4 {
@@ -77,7 +90,7 @@ func TestBenchCompareQuick(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"## Goals", "## Throughput, like for like (memcaslap)", "## Throughput and latency (vbbench)",
-		"## Memory per idle client connection", "## Chart", report.NotesBegin, "| CPUs (nproc) |"} {
+		"## Memory per idle client connection", "## Chart", "## CPU per request", "Budget (memcaslap, 16 conns)", report.NotesBegin, "| CPUs (nproc) |"} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("BENCHMARKS.md lacks %q", want)
 		}
