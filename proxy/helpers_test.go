@@ -116,13 +116,21 @@ func (s *testSource) setLocked(m *vbmap.Map) {
 // with its address. Shutdown runs in Cleanup.
 func startProxy(t testing.TB, o Options) (*Server, string) {
 	t.Helper()
-	srv, err := New(o)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("listen: %v", err)
+	}
+	return serveProxy(t, o, ln), ln.Addr().String()
+}
+
+// serveProxy runs a proxy with options o on ln until the test ends (then
+// shuts it down and checks that Serve returned ErrServerClosed), and waits
+// until its upstream connections are up.
+func serveProxy(t testing.TB, o Options, ln net.Listener) *Server {
+	t.Helper()
+	srv, err := New(o)
+	if err != nil {
+		t.Fatalf("New: %v", err)
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -137,7 +145,7 @@ func startProxy(t testing.TB, o Options) (*Server, string) {
 		}
 	})
 	waitUp(t, srv)
-	return srv, ln.Addr().String()
+	return srv
 }
 
 // waitUp waits until every upstream connection of srv is up.

@@ -1,8 +1,6 @@
 package proxy
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"net"
 	"sync/atomic"
@@ -41,30 +39,6 @@ func (l *writeCountingListener) Accept() (net.Conn, error) {
 	return wc, nil
 }
 
-// serveCounting runs a proxy on a write-counting listener.
-func serveCounting(t *testing.T, o Options) (*Server, *writeCountingListener) {
-	t.Helper()
-	srv, err := New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln := &writeCountingListener{Listener: listen(t), accepted: make(chan *writeCountingConn, 8)}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		if err := <-served; !errors.Is(err, ErrServerClosed) {
-			t.Errorf("Serve returned %v, want ErrServerClosed", err)
-		}
-	})
-	waitUp(t, srv)
-	return srv, ln
-}
-
 // TestPipelinedBatchOneWrite: the replies to requests that arrive in one
 // client write, answered by three nodes at different moments, leave in one
 // write (loud GETK, and a quiet GETKQ batch closed by NOOP).
@@ -74,7 +48,8 @@ func TestPipelinedBatchOneWrite(t *testing.T) {
 		nodes = append(nodes, startMemcached(t))
 	}
 	m := staticMap(t, 1, nodes, 1024)
-	_, ln := serveCounting(t, Options{Map: newTestSource(m), ReplyHold: 10 * time.Second})
+	ln := &writeCountingListener{Listener: listen(t), accepted: make(chan *writeCountingConn, 8)}
+	serveProxy(t, Options{Map: newTestSource(m), ReplyHold: 10 * time.Second}, ln)
 
 	cl := dial(t, ln.Addr().String())
 	counted := <-ln.accepted
