@@ -153,12 +153,14 @@ type Options struct {
 // that parse the version see a memcached 1.6 compatible server.
 const DefaultVersion = "1.6.0-vbproxy"
 
+// DefaultReplyHold is Options.ReplyHold when it is 0.
+const DefaultReplyHold = 500 * time.Microsecond
+
 // Defaults.
 const (
 	defaultOperationTimeout   = 2500 * time.Millisecond
 	defaultWriteTimeout       = 30 * time.Second
 	defaultPipelineDepth      = 128
-	defaultReplyHold          = 500 * time.Microsecond
 	maxPipelineDepth          = 1 << 16
 	defaultProxyHeaderTimeout = 5 * time.Second
 )
@@ -225,7 +227,7 @@ func (o *Options) normalize() error {
 		o.ProxyHeaderTimeout = defaultProxyHeaderTimeout
 	}
 	if o.ReplyHold == 0 {
-		o.ReplyHold = defaultReplyHold
+		o.ReplyHold = DefaultReplyHold
 	}
 	if o.Version == "" {
 		o.Version = DefaultVersion

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/vbproxy/vbproxy/proxy"
 )
 
 // Config is the YAML configuration (docs/design.md "Configuration";
@@ -100,7 +102,6 @@ const (
 	defaultOpTimeout      = 2500 * time.Millisecond
 	defaultMaxConnections = 10000
 	defaultMaxRequestSize = 20<<20 + 255
-	defaultReplyHold      = 500 * time.Microsecond
 	maxReplyHold          = 100 * time.Millisecond // longer only delays replies
 	defaultLogLevel       = "info"
 	defaultLogFormat      = "text"
@@ -117,7 +118,7 @@ func DefaultConfig() Config {
 			PoolSize: defaultPoolSize, QueueSize: defaultQueueSize,
 			ConnectTimeout: Duration(defaultConnectTimeout), OperationTimeout: Duration(defaultOpTimeout),
 		},
-		Limits:   LimitsConfig{MaxConnections: defaultMaxConnections, MaxRequestSize: defaultMaxRequestSize, ReplyHold: Duration(defaultReplyHold)},
+		Limits:   LimitsConfig{MaxConnections: defaultMaxConnections, MaxRequestSize: defaultMaxRequestSize, ReplyHold: Duration(proxy.DefaultReplyHold)},
 		Admin:    AdminConfig{Address: defaultAdmin},
 		Log:      LogConfig{Level: defaultLogLevel, Format: defaultLogFormat},
 		Shutdown: ShutdownConfig{DrainTimeout: Duration(defaultDrainTimeout)},
