@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/vbproxy/vbproxy/bench"
-	"github.com/vbproxy/vbproxy/internal/mctest"
 	"github.com/vbproxy/vbproxy/bench/report"
+	"github.com/vbproxy/vbproxy/internal/mctest"
 )
 
 func runCmd(t *testing.T, args ...string) (code int, stdout, stderr string) {
