@@ -187,9 +187,13 @@ func isTimeout(err error) bool {
 // given up on the client.
 func (s *session) acquire() *slot {
 	select {
-	case <-s.free:
-	case <-s.dead:
-		return nil
+	case <-s.free: // the common case: a free slot, without a two-way select
+	default:
+		select {
+		case <-s.free:
+		case <-s.dead:
+			return nil
+		}
 	}
 	i := s.head.Load() & s.mask
 	sl := s.slots[i]

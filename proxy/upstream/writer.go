@@ -23,9 +23,13 @@ func (c *conn) writeLoop(stop <-chan struct{}) {
 	var opq [4]byte
 	for {
 		select {
-		case <-c.wake:
-		case <-stop:
-			return
+		case <-c.wake: // queued while the last batch was written: no two-way select
+		default:
+			select {
+			case <-c.wake:
+			case <-stop:
+				return
+			}
 		}
 		yielded := false
 		for {
