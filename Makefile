@@ -14,7 +14,7 @@ BINARIES    := vbproxy cbsim vbbench
 
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: all build test check vet staticcheck race tidy-check deploy-test bench bench-compare fuzz run clean docker
+.PHONY: all build test check vet staticcheck race tidy-check deploy-test bench bench-compare bench-ab fuzz run clean docker
 
 all: build
 
@@ -63,6 +63,11 @@ benchstat: $(BENCHSTAT)
 ## bench-compare: vbproxy vs twemproxy vs direct memcached, writes BENCHMARKS.md
 bench-compare: build
 	bash scripts/bench-compare.sh
+
+## bench-ab: bench-compare with vbproxy built at BASELINE (a git revision, default HEAD) as one more target; the report goes to BENCH_OUT (default: a new temporary directory)
+BASELINE ?= HEAD
+bench-ab: build
+	BENCH_BASELINE=$(BASELINE) bash scripts/bench-compare.sh
 
 ## fuzz: a short run of every fuzz target (FUZZTIME each)
 fuzz:

@@ -21,8 +21,8 @@
 # Writes BENCHMARKS.md at the repository root (its Notes section is kept),
 # bench/results/bench-compare.svg and bench/results/results.jsonl (the raw
 # records). BENCH_QUICK=1 runs a 1-2 minute smoke version and writes to
-# BENCH_OUT (default: a new temporary directory), leaving the committed report
-# alone.
+# BENCH_OUT (default: a new temporary directory, named in the last log line),
+# leaving the committed report alone; so does an A/B run (BENCH_BASELINE).
 #
 # Environment (defaults: full / quick):
 #   BENCH_QUICK=1          smoke version
@@ -37,6 +37,11 @@
 #   BENCH_IDLE_CONNS       idle connections for the memory check (10000 / 2000)
 #   BENCH_PROFILE=0|1      CPU profile of vbproxy (1 / 0)
 #   VBPROXY_BIN, VBBENCH_BIN   use these binaries instead of building them
+#   BENCH_BASELINE=REV     A/B: also run vbproxy built at git revision REV as
+#                          target "vbproxy-baseline", in the same rotation; the
+#                          report gains a vbproxy-vs-baseline table. With
+#                          BENCH_OUT, a full run leaves BENCHMARKS.md alone.
+#   VBPROXY_BASELINE_BIN   the same with a vbproxy binary instead of a revision
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -79,12 +84,16 @@ done
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/bench-compare.XXXXXX")
 if [[ $QUICK == 1 ]]; then
-	OUT_DIR=${BENCH_OUT:-$WORK/out}
+	OUT_DIR=${BENCH_OUT:-$(mktemp -d "${TMPDIR:-/tmp}/bench-quick.XXXXXX")}
 	OUT_MD=$OUT_DIR/BENCHMARKS.md
 	RES_DIR=$OUT_DIR
 	NOTES_FROM=$ROOT/BENCHMARKS.md
 else
 	OUT_DIR=${BENCH_OUT:-$ROOT}
+	if [[ -z ${BENCH_OUT:-} && -n ${BENCH_BASELINE:-}${VBPROXY_BASELINE_BIN:-} ]]; then
+		# An A/B run is not the project's report: keep it out of the tree.
+		OUT_DIR=$(mktemp -d "${TMPDIR:-/tmp}/bench-ab.XXXXXX")
+	fi
 	OUT_MD=$OUT_DIR/BENCHMARKS.md
 	RES_DIR=$OUT_DIR/bench/results
 	NOTES_FROM=$OUT_MD
@@ -139,6 +148,20 @@ VBPROXY=${VBPROXY_BIN:-$WORK/bin/vbproxy}
 VBBENCH=${VBBENCH_BIN:-$WORK/bin/vbbench}
 [[ -x $VBPROXY ]] || die "vbproxy binary $VBPROXY missing"
 [[ -x $VBBENCH ]] || die "vbbench binary $VBBENCH missing"
+BASELINE_BIN=${VBPROXY_BASELINE_BIN:-}
+BASELINE_DESC=${VBPROXY_BASELINE_BIN:+binary $VBPROXY_BASELINE_BIN}
+if [[ -z $BASELINE_BIN && -n ${BENCH_BASELINE:-} ]]; then
+	rev=$(git -C "$ROOT" rev-parse --verify --quiet "$BENCH_BASELINE^{commit}") ||
+		die "BENCH_BASELINE=$BENCH_BASELINE is not a commit of $ROOT"
+	log "building vbproxy at $BENCH_BASELINE ($rev) as the baseline"
+	mkdir -p "$WORK/baseline-src"
+	git -C "$ROOT" archive "$rev" | tar -x -C "$WORK/baseline-src" || die "git archive $rev failed"
+	(cd "$WORK/baseline-src" && go build -trimpath -o "$WORK/bin/vbproxy-baseline" ./cmd/vbproxy) ||
+		die "go build of the baseline ($BENCH_BASELINE) failed"
+	BASELINE_BIN=$WORK/bin/vbproxy-baseline
+	BASELINE_DESC="$BENCH_BASELINE ($(git -C "$ROOT" describe --always "$rev"))"
+fi
+[[ -z $BASELINE_BIN || -x $BASELINE_BIN ]] || die "baseline binary $BASELINE_BIN missing"
 
 # ---- helpers ----------------------------------------------------------------
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -230,17 +253,17 @@ MAP=$WORK/map.json
 	printf ']}}\n'
 } >"$MAP"
 
-start_vbproxy() { # name -> sets VBP_PORT VBP_PID VBP_ADMIN
+start_vbproxy() { # name [binary] -> sets VBP_PORT VBP_PID VBP_ADMIN
 	local attempt
 	for attempt in 1 2 3; do
-		try_vbproxy "$1" && return 0
+		try_vbproxy "$@" && return 0
 		stop_pid "$VBP_PID"
 	done
 	die "$1 exited at start: $(tail -n 3 "$WORK/$1.log")"
 }
 
 try_vbproxy() {
-	local name=$1
+	local name=$1 bin=${2:-$VBPROXY}
 	VBP_PORT=$(free_port)
 	VBP_ADMIN=$(free_port)
 	cat >"$WORK/$name.yaml" <<-YAML
@@ -259,9 +282,9 @@ try_vbproxy() {
 		log:
 		  level: warn
 	YAML
-	"$VBPROXY" -check-config "$WORK/$name.yaml" >"$WORK/$name.check.log" 2>&1 ||
-		die "vbproxy rejects its config: $(cat "$WORK/$name.check.log")"
-	"$VBPROXY" -config "$WORK/$name.yaml" >"$WORK/$name.log" 2>&1 &
+	"$bin" -check-config "$WORK/$name.yaml" >"$WORK/$name.check.log" 2>&1 ||
+		die "$name rejects its config: $(cat "$WORK/$name.check.log")"
+	"$bin" -config "$WORK/$name.yaml" >"$WORK/$name.log" 2>&1 &
 	VBP_PID=$!
 	PIDS+=("$VBP_PID")
 	wait_port "$VBP_PORT" "$VBP_PID" "$name" || return 1
@@ -320,6 +343,17 @@ declare -A ADDR=([direct]=127.0.0.1:${MC_PORTS[0]} [vbproxy]=127.0.0.1:$VBP_MAIN
 declare -A PROTO=([direct]=binary [vbproxy]=binary [twemproxy]=ascii)
 declare -A PREFIX=([direct]=d: [vbproxy]=v: [twemproxy]=t:)
 TARGETS=(direct vbproxy twemproxy)
+MC_TARGETS=(direct/binary vbproxy/binary direct/ascii twemproxy/ascii)
+if [[ -n $BASELINE_BIN ]]; then
+	start_vbproxy vbproxy-baseline "$BASELINE_BIN"
+	PROXY_PID[vbproxy-baseline]=$VBP_PID
+	ADDR[vbproxy-baseline]=127.0.0.1:$VBP_PORT
+	PROTO[vbproxy-baseline]=binary
+	PREFIX[vbproxy-baseline]=b:
+	TARGETS+=(vbproxy-baseline)
+	MC_TARGETS+=(vbproxy-baseline/binary)
+	log "baseline $BASELINE_DESC on $VBP_PORT"
+fi
 
 # ---- populate -----------------------------------------------------------------
 for t in "${TARGETS[@]}"; do
@@ -366,12 +400,7 @@ cat >"$MC_CFG" <<-CFG
 CFG
 
 run_memcaslap() { # round target proto conns
-	local round=$1 t=$2 proto=$3 c=$4 addr out tps ops secs misses threads err cpu0 cpu1 flags=()
-	case $t in
-	direct) addr=127.0.0.1:${MC_PORTS[0]} ;;
-	vbproxy) addr=127.0.0.1:$VBP_MAIN_PORT ;;
-	twemproxy) addr=127.0.0.1:$TW_MAIN_PORT ;;
-	esac
+	local round=$1 t=$2 proto=$3 c=$4 addr=${ADDR[$2]} out tps ops secs misses threads err cpu0 cpu1 flags=()
 	[[ $proto == binary ]] && flags=(--binary)
 	threads=$((c >= 2 ? 2 : 1))
 	out=$WORK/memcaslap-$t-$proto-$c-$round.log
@@ -423,7 +452,6 @@ run_vbbench() { # round target conns pipeline
 	fi
 }
 
-MC_TARGETS=(direct/binary vbproxy/binary direct/ascii twemproxy/ascii)
 for ((r = 1; r <= ROUNDS; r++)); do
 	for c in $MC_CONNS; do
 		for tp in $(rotate $((r - 1)) "${MC_TARGETS[@]}"); do
@@ -542,6 +570,7 @@ VB_WORKLOAD="vbbench: $KEYS keys per target (populated once, distinct prefixes),
 	-set "nutcracker=$(/usr/sbin/nutcracker -V 2>&1 | head -n 1 | sed 's/^This is //')" \
 	-set "memcaslap=$(/usr/bin/memcaslap -V 2>&1 | head -n 1)" \
 	-set "vbproxy=$VBPROXY_REV" \
+	-set "baseline=$BASELINE_DESC" \
 	-set "setup.backends=3 memcached (-t 1, -m 64) on 127.0.0.1; direct access is the first of them" \
 	-set "setup.vbproxy=static map of $VBUCKETS vBuckets (vBucket i on server i mod 3), upstream pool_size $POOL_SIZE (twemproxy: server_connections 1), log level warn, pprof on" \
 	-set "setup.twemproxy=nutcracker, hash fnv1a_64, distribution ketama, server_connections 1, preconnect; ASCII only" \

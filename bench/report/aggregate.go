@@ -16,6 +16,9 @@ const (
 	TargetDirect    = "direct"
 	TargetVbproxy   = "vbproxy"
 	TargetTwemproxy = "twemproxy"
+	// TargetBaseline is vbproxy built at another revision, run alongside
+	// for an A/B comparison (BENCH_BASELINE).
+	TargetBaseline = "vbproxy-baseline"
 )
 
 // Point is one workload shape of the sweep.
@@ -117,10 +120,12 @@ func targetRank(t string) int {
 		return 0
 	case TargetVbproxy:
 		return 1
-	case TargetTwemproxy:
+	case TargetBaseline:
 		return 2
+	case TargetTwemproxy:
+		return 3
 	}
-	return 3
+	return 4
 }
 
 func compareTargets(a, b string) int {

@@ -10,6 +10,9 @@
 // rounds' HDR histograms merged, errors and misses are summed. Markdown
 // writes the report, keeping the hand-written notes section of the previous
 // BENCHMARKS.md; SVG draws throughput and p99 latency against connections,
-// one line per target and pipeline depth. Nothing here plots with external
-// tools, and every number in the report comes from the records.
+// one line per target and pipeline depth. When the run had a baseline (target
+// "vbproxy-baseline": vbproxy built at another revision, `make bench-ab`),
+// the report adds an A/B table of vbproxy over its baseline. Nothing here
+// plots with external tools, and every number in the report comes from the
+// records.
 package report

@@ -24,7 +24,7 @@ const (
 // Record is one line of the results file.
 type Record struct {
 	Kind   string `json:"kind"`
-	Target string `json:"target"` // "direct", "vbproxy", "twemproxy"; not for meta
+	Target string `json:"target"` // "direct", "vbproxy", "vbproxy-baseline", "twemproxy"; not for meta
 	Round  int    `json:"round"`  // 1-based; vbbench and memcaslap
 
 	// Kind vbbench: the run's result, or Error with Conns and Pipeline when

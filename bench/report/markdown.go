@@ -87,6 +87,7 @@ func Markdown(w io.Writer, s *Summary, o Options) error {
 	writeMemcaslap(&b, s)
 	writeVbbench(&b, s)
 	writeCPU(&b, s, o)
+	writeBaseline(&b, s)
 	if o.ChartPath != "" && len(s.Points) > 0 {
 		b.WriteString("## Chart\n\n")
 		fmt.Fprintf(&b, "![Throughput and p99 latency against connections, per target and pipeline depth](%s)\n\n", o.ChartPath)
@@ -111,8 +112,11 @@ func writeMachine(b *strings.Builder, s *Summary) {
 	for _, k := range []struct{ key, label string }{
 		{"nproc", "CPUs (nproc)"}, {"cpu", "CPU model"}, {"kernel", "kernel"}, {"go", "Go"},
 		{"memcached", "memcached"}, {"nutcracker", "twemproxy (nutcracker)"}, {"memcaslap", "memcaslap"},
-		{"vbproxy", "vbproxy (git)"},
+		{"vbproxy", "vbproxy (git)"}, {"baseline", "vbproxy-baseline"},
 	} {
+		if k.key == "baseline" && s.Meta[k.key] == "" {
+			continue // no A/B run
+		}
 		fmt.Fprintf(b, "| %s | %s |\n", k.label, cell(cmp.Or(s.Meta[k.key], "unknown")))
 	}
 	b.WriteString("\n")
@@ -296,6 +300,56 @@ func writeCPU(b *strings.Builder, s *Summary, o Options) {
 			o.MainConns, tw.CPU.Machine, GoalVsTwemproxy, tw.CPU.Machine/GoalVsTwemproxy,
 			v.CPU.Machine-v.CPU.Proxy, budget, v.CPU.Proxy, tw.CPU.Proxy)
 	}
+}
+
+// writeBaseline compares vbproxy with vbproxy-baseline, when the run had
+// one: the A/B view of a change, both measured in the same rotation.
+func writeBaseline(b *strings.Builder, s *Summary) {
+	ratio := func(a, b float64) string {
+		if a <= 0 || b <= 0 {
+			return "–"
+		}
+		return fmt.Sprintf("%.2f", a/b)
+	}
+	cpu := func(c *CPUPerOp) (string, float64) {
+		if c == nil {
+			return "–", 0
+		}
+		return fmt.Sprintf("%.1f", c.Proxy), c.Proxy
+	}
+	var rows []string
+	for _, st := range s.Memcaslap {
+		base := s.Mc(TargetBaseline, st.Protocol, st.Conns)
+		if st.Target != TargetVbproxy || base == nil {
+			continue
+		}
+		vc, vcv := cpu(st.CPU)
+		bc, bcv := cpu(base.CPU)
+		rows = append(rows, fmt.Sprintf("| memcaslap | %d | 1 | %s | %s | %s | – | – | – | %s | %s | %s |", st.Conns,
+			ops(st.OpsPerSec), ops(base.OpsPerSec), ratio(st.OpsPerSec, base.OpsPerSec), vc, bc, ratio(vcv, bcv)))
+	}
+	for _, st := range s.Vbbench {
+		base := s.Vb(TargetBaseline, st.Protocol, st.Point)
+		if st.Target != TargetVbproxy || base == nil {
+			continue
+		}
+		vc, vcv := cpu(st.CPU)
+		bc, bcv := cpu(base.CPU)
+		rows = append(rows, fmt.Sprintf("| vbbench | %d | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |", st.Conns, st.Pipeline,
+			ops(st.OpsPerSec), ops(base.OpsPerSec), ratio(st.OpsPerSec, base.OpsPerSec),
+			us(st.Latency.P99), us(base.Latency.P99), ratio(st.Latency.P99, base.Latency.P99), vc, bc, ratio(vcv, bcv)))
+	}
+	if len(rows) == 0 {
+		return
+	}
+	b.WriteString("## vbproxy against its baseline (A/B)\n\n")
+	fmt.Fprintf(b, "vbproxy-baseline is vbproxy built from %s, run in the same rotation as every other target. "+
+		"Each ratio is vbproxy's value over the baseline's: above 1 is more throughput, or more latency or CPU. "+
+		"Runs of the same code differ by up to 10-15%% at a point, so read a ratio against the rounds' min-max in the tables above.\n\n",
+		cmp.Or(s.Meta["baseline"], "another revision"))
+	b.WriteString("| tool | conns | pipeline | ops/s | baseline ops/s | ratio | p99 µs | baseline p99 µs | ratio | proxy CPU µs/req | baseline | ratio |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString(strings.Join(rows, "\n") + "\n\n")
 }
 
 func errorsCell(st *VbbenchStat) string {

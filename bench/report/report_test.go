@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -377,3 +378,62 @@ func TestCPUPerRequest(t *testing.T) {
 }
 
 func near(got, want float64) bool { return math.Abs(got-want) < 1e-9*math.Max(1, math.Abs(want)) }
+
+func TestBaselineSection(t *testing.T) {
+	withCPU := func(r Record, c CPUSample) Record { r.CPU = &c; return r }
+	recs := []Record{
+		{Kind: KindMeta, Key: "baseline", Value: "v0.9 (3741b3b)"},
+		// vbbench 16x1: vbproxy 110,000 ops/s, p99 200 µs, 2.0 µs of proxy
+		// CPU per request (0.44 s over 2 s at 110,000/s); the baseline
+		// 100,000, 250 µs, 2.5 µs.
+		withCPU(vbRecord(t, TargetVbproxy, "binary", 1, 16, 1, 110_000, 200, 10),
+			CPUSample{Seconds: 2, ProxySec: 0.44, MemcachedSec: 0.2, MachineSec: 1}),
+		withCPU(vbRecord(t, TargetBaseline, "binary", 1, 16, 1, 100_000, 250, 10),
+			CPUSample{Seconds: 2, ProxySec: 0.5, MemcachedSec: 0.2, MachineSec: 1}),
+		// A point only vbproxy ran has no row.
+		vbRecord(t, TargetVbproxy, "binary", 1, 64, 1, 90_000, 300, 10),
+		// memcaslap: 50,000 against 40,000 ops/s, neither CPU-sampled.
+		{Kind: KindMemcaslap, Target: TargetVbproxy, Protocol: "binary", Round: 1, Conns: 16, OpsPerSec: 50_000, Ops: 150_000},
+		{Kind: KindMemcaslap, Target: TargetBaseline, Protocol: "binary", Round: 1, Conns: 16, OpsPerSec: 40_000, Ops: 120_000},
+		{Kind: KindMemcaslap, Target: TargetTwemproxy, Protocol: "ascii", Round: 1, Conns: 16, OpsPerSec: 30_000, Ops: 90_000},
+	}
+	s, err := Aggregate(recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{TargetVbproxy, TargetBaseline, TargetTwemproxy}; !slices.Equal(s.Targets, want) {
+		t.Errorf("targets %v, want %v (the baseline right after vbproxy)", s.Targets, want)
+	}
+	var b strings.Builder
+	if err := Markdown(&b, s, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	md := b.String()
+	for _, want := range []string{
+		"| vbproxy-baseline | v0.9 (3741b3b) |",
+		"## vbproxy against its baseline (A/B)",
+		"vbproxy-baseline is vbproxy built from v0.9 (3741b3b)",
+		"| memcaslap | 16 | 1 | 50,000 | 40,000 | 1.25 | – | – | – | – | – | – |",
+		"| vbbench | 16 | 1 | 110,000 | 100,000 | 1.10 | 200 | 250 | 0.80 | 2.0 | 2.5 | 0.80 |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q\n%s", want, md)
+		}
+	}
+	if strings.Contains(md, "| vbbench | 64 | 1 |") {
+		t.Error("the A/B table has a row for a point the baseline did not run")
+	}
+
+	// Without a baseline target there is no A/B section and no machine row.
+	s, err = Aggregate(recs[3:4])
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Reset()
+	if err := Markdown(&b, s, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if md := b.String(); strings.Contains(md, "baseline") {
+		t.Errorf("a report without a baseline mentions one:\n%s", md)
+	}
+}

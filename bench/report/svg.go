@@ -27,6 +27,7 @@ var targetColors = map[string]string{
 	TargetDirect:    "#1f77b4",
 	TargetVbproxy:   "#d62728",
 	TargetTwemproxy: "#2ca02c",
+	TargetBaseline:  "#ff7f0e",
 }
 
 var otherColors = []string{"#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"}

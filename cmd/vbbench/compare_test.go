@@ -17,7 +17,8 @@ import (
 
 // TestBenchCompareQuick runs scripts/bench-compare.sh in its smoke version
 // (BENCH_QUICK=1, about a minute): real memcached, nutcracker, memcaslap and
-// vbproxy on loopback. It checks that every run produced numbers without
+// vbproxy on loopback, with a second vbproxy as the A/B baseline
+// (VBPROXY_BASELINE_BIN). It checks that every run produced numbers without
 // errors and that the report has every section; it asserts nothing about
 // performance.
 func TestBenchCompareQuick(t *testing.T) {
@@ -29,11 +30,18 @@ func TestBenchCompareQuick(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := t.TempDir()
+	baseline := filepath.Join(t.TempDir(), "vbproxy-baseline")
+	build := exec.Command("go", "build", "-o", baseline, "./cmd/vbproxy")
+	build.Dir = root
+	if b, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the baseline vbproxy: %v\n%s", err, b)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", filepath.Join(root, "scripts", "bench-compare.sh"))
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "BENCH_QUICK=1", "BENCH_OUT="+out, "BENCH_IDLE_CONNS=1000", "BENCH_CONNS=1 16")
+	cmd.Env = append(os.Environ(), "BENCH_QUICK=1", "BENCH_OUT="+out, "BENCH_IDLE_CONNS=1000", "BENCH_CONNS=1 16",
+		"VBPROXY_BASELINE_BIN="+baseline)
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Run(); err != nil {
@@ -46,6 +54,7 @@ func TestBenchCompareQuick(t *testing.T) {
 	}
 	defer f.Close()
 	kinds := map[string]int{}
+	targets := map[string]int{}
 	sc := bufio.NewScanner(f)
 	sc.Buffer(nil, 4<<20)
 	for sc.Scan() {
@@ -54,6 +63,7 @@ func TestBenchCompareQuick(t *testing.T) {
 			t.Fatalf("results line %q: %v", sc.Text(), err)
 		}
 		kinds[r.Kind]++
+		targets[r.Target]++
 		if r.Error != "" {
 			t.Errorf("%s %s failed: %s", r.Kind, r.Target, r.Error)
 		}
@@ -81,18 +91,32 @@ func TestBenchCompareQuick(t *testing.T) {
 			}
 		}
 	}
-	// 3 targets x 2 conns x 2 pipelines; 4 memcaslap targets; 2 proxies x 2 memory variants.
-	if kinds[report.KindVbbench] != 12 || kinds[report.KindMemcaslap] != 4 || kinds[report.KindMemory] != 4 {
-		t.Errorf("record counts %v, want 12 vbbench, 4 memcaslap, 4 memory", kinds)
+	// 4 targets x 2 conns x 2 pipelines; 5 memcaslap targets; 2 proxies x 2
+	// memory variants (not the baseline).
+	if kinds[report.KindVbbench] != 16 || kinds[report.KindMemcaslap] != 5 || kinds[report.KindMemory] != 4 {
+		t.Errorf("record counts %v, want 16 vbbench, 5 memcaslap, 4 memory", kinds)
+	}
+	if targets[report.TargetBaseline] != 5 {
+		t.Errorf("%d records for %s, want 5 (4 vbbench, 1 memcaslap)", targets[report.TargetBaseline], report.TargetBaseline)
 	}
 	md, err := os.ReadFile(filepath.Join(out, "BENCHMARKS.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"## Goals", "## Throughput, like for like (memcaslap)", "## Throughput and latency (vbbench)",
-		"## Memory per idle client connection", "## Chart", "## CPU per request", "Budget (memcaslap, 16 conns)", report.NotesBegin, "| CPUs (nproc) |"} {
+		"## Memory per idle client connection", "## Chart", "## CPU per request", "Budget (memcaslap, 16 conns)", report.NotesBegin, "| CPUs (nproc) |",
+		"| vbproxy-baseline | binary " + baseline + " |"} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("BENCHMARKS.md lacks %q", want)
+		}
+	}
+	// The A/B table has a row per point both vbproxies ran: 4 vbbench, 1 memcaslap.
+	if _, ab, ok := strings.Cut(string(md), "## vbproxy against its baseline (A/B)\n"); !ok {
+		t.Error("BENCHMARKS.md lacks the A/B section")
+	} else {
+		ab, _, _ = strings.Cut(ab, "\n## ")
+		if n, m := strings.Count(ab, "\n| vbbench | "), strings.Count(ab, "\n| memcaslap | "); n != 4 || m != 1 {
+			t.Errorf("A/B section has %d vbbench and %d memcaslap rows, want 4 and 1:\n%s", n, m, ab)
 		}
 	}
 	if strings.Contains(string(md), "not measured") {
