@@ -18,6 +18,12 @@ func TestDrainTurnsReadinessOff(t *testing.T) {
 	cfg.Shutdown.DrainTimeout = Duration(20 * time.Second)
 	r := startApp(t, cfg, sec)
 	waitFor(t, "readyz 200", func() bool { code, _, _ := httpDo(t, "GET", r.admin+"/readyz"); return code == 200 })
+	// Every connection set up: a session on one still authenticating would
+	// wait for it instead of sending, and Shutdown fails such a wait at once.
+	node0 := c.Nodes()[0].KVAddr()
+	waitFor(t, "every upstream connection up", func() bool {
+		return scrape(t, r.admin, "vbproxy_upstream_connections", `bucket="default",node="`+node0+`"`) == float64(cfg.Upstream.PoolSize)
+	})
 	setGet(t, r.proxy, 1)
 
 	// A request the paused node never answers stays in flight until the
