@@ -37,7 +37,9 @@
 //     client read as the reply written last (a pipelined batch, whose
 //     requests the nodes answer at different moments), the buffered replies
 //     wait for it, at most Options.ReplyHold (500µs by default), so that a
-//     batch's replies leave in one write rather than one per node.
+//     batch's replies leave in one write rather than one per node. The same
+//     holds when the writer has caught up with the reader while the reader
+//     still has requests of that read to parse (session.batchRead).
 //   - An idle session holds no read or write buffer: the reader waits for
 //     the next request with a small read (1 KiB, in the session) and takes a
 //     16 KiB reader from a pool of the Server only when bytes arrive, giving

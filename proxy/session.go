@@ -35,6 +35,7 @@ type session struct {
 	mask    uint64
 
 	head       atomic.Uint64 // slots issued by the reader (published after the slot is filled)
+	batchRead  atomic.Uint64 // the client read whose requests the reader is still issuing; 0 between reads
 	readDone   atomic.Bool   // the reader issues no more slots
 	tail       uint64        // slots written (writer only)
 	free       chan struct{} // one token per free slot: the reader waits here when the ring is full
@@ -149,6 +150,7 @@ func (s *session) readLoop() {
 				s.begin(sl, &pe.Header)
 				s.log.Debug("client request refused", "err", err)
 				s.localError(sl, pe.Status, refusedMessage(pe))
+				s.markBatch()
 				continue
 			}
 			s.free <- struct{}{} // the slot was not used
@@ -160,6 +162,7 @@ func (s *session) readLoop() {
 		if s.quitting {
 			return
 		}
+		s.markBatch()
 	}
 }
 
@@ -215,6 +218,24 @@ func (s *session) begin(sl *slot, h *memcached.Header) {
 	sl.read = s.cc.reads
 	sl.state.Store(slotPending)
 	s.head.Add(1)
+}
+
+// markBatch tells the writer, after each request, whether more requests of
+// the same client read are waiting to be parsed: then the writer, caught up
+// with the reader, holds its buffered replies for them (writer.go) instead
+// of flushing a pipelined batch's replies in pieces. When the read's
+// requests are all issued, it wakes the writer to flush.
+func (s *session) markBatch() {
+	if s.r != nil && (s.r.Buffered() > 0 || len(s.ir.pre) > 0 || s.cc.continues) {
+		if s.batchRead.Load() != s.cc.reads {
+			s.batchRead.Store(s.cc.reads)
+		}
+		return
+	}
+	if s.batchRead.Load() != 0 {
+		s.batchRead.Store(0)
+		s.wakeWriter()
+	}
 }
 
 // wakeWriter tells the writer that a slot may be ready.

@@ -19,13 +19,17 @@ func (s *session) writeLoop() {
 			if done {
 				break
 			}
-			s.flush()
+			// Caught up with the reader: hold if it is still issuing the
+			// requests of the read whose replies are buffered.
+			if r := s.batchRead.Load(); r == 0 || !s.hold(r) {
+				s.flush()
+			}
 			<-s.wake
 			continue
 		}
 		sl := s.slots[s.tail&s.mask]
 		if sl.state.Load() != slotDone {
-			if !s.hold(sl) {
+			if !s.hold(sl.read) {
 				s.flush()
 			}
 			<-s.wake
@@ -45,14 +49,15 @@ func (s *session) writeLoop() {
 	s.flush()
 }
 
-// hold reports whether the replies already buffered should wait for sl, the
-// next slot, instead of leaving now: sl arrived in the same client read as
+// hold reports whether the replies already buffered should wait for the
+// next request of client read read (the next slot's, or one the reader is
+// still parsing) instead of leaving now: it came in the same client read as
 // the reply written last (a pipelined batch), so the batch's replies can
 // leave in one write once the rest of it is done. A hold lasts at most
 // Options.ReplyHold, after which a timer wakes the writer to flush.
-func (s *session) hold(sl *slot) bool {
+func (s *session) hold(read uint64) bool {
 	holdMax := s.srv.o.ReplyHold
-	if holdMax <= 0 || s.discard || s.w == nil || s.w.Buffered() == 0 || sl.read != s.lastRead {
+	if holdMax <= 0 || s.discard || s.w == nil || s.w.Buffered() == 0 || read != s.lastRead {
 		return false
 	}
 	now := s.srv.now()
