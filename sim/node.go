@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -89,6 +90,19 @@ func (n *Node) serve() {
 		defer n.wg.Done()
 		n.acceptKV()
 	}()
+}
+
+// httpDrain bounds how long a stopped node's cluster manager finishes the
+// requests in progress before closing their connections.
+const httpDrain = 2 * time.Second
+
+// drainHTTP shuts the cluster manager down gracefully, within httpDrain.
+func (n *Node) drainHTTP() {
+	ctx, cancel := context.WithTimeout(context.Background(), httpDrain)
+	defer cancel()
+	if err := n.http.Shutdown(ctx); err != nil {
+		_ = n.http.Close()
+	}
 }
 
 // OTPName returns the node's Couchbase name ("ns_1@127.0.0.11", or
@@ -189,9 +203,10 @@ func (n *Node) stop() error {
 	}
 	n.mu.Unlock()
 	err := n.kvLn.Close()
-	if herr := n.http.Close(); herr != nil && err == nil {
-		err = herr
-	}
+	// The cluster manager stops accepting at once, but the requests in
+	// progress still get their answers: the REST call that ejected or failed
+	// over this very node is one of them (streams end with n.done).
+	go n.drainHTTP()
 	n.wg.Wait()
 	n.c.forget(n)
 	if err != nil && !errors.Is(err, net.ErrClosed) {
