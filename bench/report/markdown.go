@@ -302,6 +302,34 @@ func writeCPU(b *strings.Builder, s *Summary, o Options) {
 	}
 }
 
+// abSide is one build's numbers at one point of the A/B table; p99 is 0
+// where the tool does not measure it (memcaslap).
+type abSide struct {
+	ops, p99 float64
+	cpu      *CPUPerOp
+}
+
+func (v abSide) p99Text() string {
+	if v.p99 <= 0 {
+		return "–"
+	}
+	return us(v.p99)
+}
+
+func (v abSide) proxyCPU() float64 {
+	if v.cpu == nil {
+		return 0
+	}
+	return v.cpu.Proxy
+}
+
+func (v abSide) cpuText() string {
+	if v.cpu == nil {
+		return "–"
+	}
+	return fmt.Sprintf("%.1f", v.cpu.Proxy)
+}
+
 // writeBaseline compares vbproxy with vbproxy-baseline, when the run had
 // one: the A/B view of a change, both measured in the same rotation.
 func writeBaseline(b *strings.Builder, s *Summary) {
@@ -311,33 +339,23 @@ func writeBaseline(b *strings.Builder, s *Summary) {
 		}
 		return fmt.Sprintf("%.2f", a/b)
 	}
-	cpu := func(c *CPUPerOp) (string, float64) {
-		if c == nil {
-			return "–", 0
-		}
-		return fmt.Sprintf("%.1f", c.Proxy), c.Proxy
-	}
 	var rows []string
+	add := func(tool string, conns, pipeline int, v, base abSide) {
+		rows = append(rows, fmt.Sprintf("| %s | %d | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |", tool, conns, pipeline,
+			ops(v.ops), ops(base.ops), ratio(v.ops, base.ops),
+			v.p99Text(), base.p99Text(), ratio(v.p99, base.p99),
+			v.cpuText(), base.cpuText(), ratio(v.proxyCPU(), base.proxyCPU())))
+	}
 	for _, st := range s.Memcaslap {
-		base := s.Mc(TargetBaseline, st.Protocol, st.Conns)
-		if st.Target != TargetVbproxy || base == nil {
-			continue
+		if base := s.Mc(TargetBaseline, st.Protocol, st.Conns); st.Target == TargetVbproxy && base != nil {
+			add("memcaslap", st.Conns, 1, abSide{ops: st.OpsPerSec, cpu: st.CPU}, abSide{ops: base.OpsPerSec, cpu: base.CPU})
 		}
-		vc, vcv := cpu(st.CPU)
-		bc, bcv := cpu(base.CPU)
-		rows = append(rows, fmt.Sprintf("| memcaslap | %d | 1 | %s | %s | %s | – | – | – | %s | %s | %s |", st.Conns,
-			ops(st.OpsPerSec), ops(base.OpsPerSec), ratio(st.OpsPerSec, base.OpsPerSec), vc, bc, ratio(vcv, bcv)))
 	}
 	for _, st := range s.Vbbench {
-		base := s.Vb(TargetBaseline, st.Protocol, st.Point)
-		if st.Target != TargetVbproxy || base == nil {
-			continue
+		if base := s.Vb(TargetBaseline, st.Protocol, st.Point); st.Target == TargetVbproxy && base != nil {
+			add("vbbench", st.Conns, st.Pipeline, abSide{st.OpsPerSec, st.Latency.P99, st.CPU},
+				abSide{base.OpsPerSec, base.Latency.P99, base.CPU})
 		}
-		vc, vcv := cpu(st.CPU)
-		bc, bcv := cpu(base.CPU)
-		rows = append(rows, fmt.Sprintf("| vbbench | %d | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |", st.Conns, st.Pipeline,
-			ops(st.OpsPerSec), ops(base.OpsPerSec), ratio(st.OpsPerSec, base.OpsPerSec),
-			us(st.Latency.P99), us(base.Latency.P99), ratio(st.Latency.P99, base.Latency.P99), vc, bc, ratio(vcv, bcv)))
 	}
 	if len(rows) == 0 {
 		return
