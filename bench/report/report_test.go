@@ -151,14 +151,9 @@ func TestMedianRange(t *testing.T) {
 }
 
 func TestMarkdown(t *testing.T) {
-	var b strings.Builder
-	err := Markdown(&b, sampleSummary(t), Options{ChartPath: "bench/results/c.svg", Notes: "Kept notes.",
+	md := markdownOf(t, sampleSummary(t), Options{ChartPath: "bench/results/c.svg", Notes: "Kept notes.",
 		Generated: time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	md := b.String()
-	for _, want := range []string{
+	wantAll(t, md,
 		"Generated 2026-01-02 03:04 UTC",
 		"| CPUs (nproc) | 2 |",
 		"| CPU model | unknown |",
@@ -177,12 +172,8 @@ func TestMarkdown(t *testing.T) {
 		"![Throughput and p99 latency against connections, per target and pipeline depth](bench/results/c.svg)",
 		"| vbproxy | 1000 | connected | 9.8 MiB | 17.6 MiB | 8.0 KiB |",
 		"- **backends**: 3 memcached",
-		NotesBegin + "\nKept notes.\n" + NotesEnd,
-	} {
-		if !strings.Contains(md, want) {
-			t.Errorf("report lacks %q\n%s", want, md)
-		}
-	}
+		NotesBegin+"\nKept notes.\n"+NotesEnd,
+	)
 	if got := ExtractNotes([]byte(md)); got != "Kept notes." {
 		t.Errorf("ExtractNotes(report) = %q, want the notes back", got)
 	}
@@ -193,11 +184,7 @@ func TestMarkdownNotMeasured(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var b strings.Builder
-	if err := Markdown(&b, s, Options{}); err != nil {
-		t.Fatal(err)
-	}
-	md := b.String()
+	md := markdownOf(t, s, Options{})
 	if n := strings.Count(md, "| not measured |"); n != 5 {
 		t.Errorf("%d goals 'not measured', want 5 with no records:\n%s", n, md)
 	}
@@ -350,23 +337,15 @@ func TestCPUPerRequest(t *testing.T) {
 		t.Errorf("vbproxy vbbench CPU = %+v, want proxy 2.5, memcached 1, rest 1.5, machine 5", p)
 	}
 
-	var b strings.Builder
-	if err := Markdown(&b, s, Options{}); err != nil {
-		t.Fatal(err)
-	}
-	md := b.String()
-	for _, want := range []string{
+	md := markdownOf(t, s, Options{})
+	wantAll(t, md,
 		"## CPU per request",
 		"| memcaslap | 16 | 1 | vbproxy | binary | 100,000 | 20.0 | 10.0 | 12.0 | 42.0 | 3 |",
 		"| memcaslap | 16 | 1 | twemproxy | ascii | 50,000 | 16.0 | 10.0 | 14.0 | 40.0 | 1 |",
 		"| vbbench | 16 | 16 | vbproxy | binary | 100,000 | 2.5 | 1.0 | 1.5 | 5.0 | 1 |",
 		// 40 / 1.25 = 32 µs in all; 42 - 20 = 22 of vbproxy's run is not the proxy: 10 µs left.
 		"needs at most 32.0 µs per request through vbproxy; with the rest of vbproxy's run at 22.0 µs, that leaves vbproxy 10.0 µs per request (measured: 20.0 µs; twemproxy: 16.0 µs)",
-	} {
-		if !strings.Contains(md, want) {
-			t.Errorf("report lacks %q\n%s", want, md)
-		}
-	}
+	)
 	if strings.Contains(md, "| memcaslap | 16 | 1 | direct |") {
 		t.Error("report has a CPU row for a run that was not sampled")
 	}
@@ -378,6 +357,26 @@ func TestCPUPerRequest(t *testing.T) {
 }
 
 func near(got, want float64) bool { return math.Abs(got-want) < 1e-9*math.Max(1, math.Abs(want)) }
+
+// markdownOf renders s with options o.
+func markdownOf(t *testing.T, s *Summary, o Options) string {
+	t.Helper()
+	var b strings.Builder
+	if err := Markdown(&b, s, o); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+// wantAll fails the test for each of wants that md lacks.
+func wantAll(t *testing.T, md string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q\n%s", want, md)
+		}
+	}
+}
 
 func TestBaselineSection(t *testing.T) {
 	withCPU := func(r Record, c CPUSample) Record { r.CPU = &c; return r }
@@ -404,22 +403,14 @@ func TestBaselineSection(t *testing.T) {
 	if want := []string{TargetVbproxy, TargetBaseline, TargetTwemproxy}; !slices.Equal(s.Targets, want) {
 		t.Errorf("targets %v, want %v (the baseline right after vbproxy)", s.Targets, want)
 	}
-	var b strings.Builder
-	if err := Markdown(&b, s, Options{}); err != nil {
-		t.Fatal(err)
-	}
-	md := b.String()
-	for _, want := range []string{
+	md := markdownOf(t, s, Options{})
+	wantAll(t, md,
 		"| vbproxy-baseline | v0.9 (3741b3b) |",
 		"## vbproxy against its baseline (A/B)",
 		"vbproxy-baseline is vbproxy built from v0.9 (3741b3b)",
 		"| memcaslap | 16 | 1 | 50,000 | 40,000 | 1.25 | – | – | – | – | – | – |",
 		"| vbbench | 16 | 1 | 110,000 | 100,000 | 1.10 | 200 | 250 | 0.80 | 2.0 | 2.5 | 0.80 |",
-	} {
-		if !strings.Contains(md, want) {
-			t.Errorf("report lacks %q\n%s", want, md)
-		}
-	}
+	)
 	if strings.Contains(md, "| vbbench | 64 | 1 |") {
 		t.Error("the A/B table has a row for a point the baseline did not run")
 	}
@@ -429,11 +420,7 @@ func TestBaselineSection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.Reset()
-	if err := Markdown(&b, s, Options{}); err != nil {
-		t.Fatal(err)
-	}
-	if md := b.String(); strings.Contains(md, "baseline") {
+	if md := markdownOf(t, s, Options{}); strings.Contains(md, "baseline") {
 		t.Errorf("a report without a baseline mentions one:\n%s", md)
 	}
 }
