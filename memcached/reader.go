@@ -2,7 +2,6 @@ package memcached
 
 import (
 	"bufio"
-	"fmt"
 	"io"
 )
 
@@ -83,27 +82,14 @@ func (r *Reader) read(p *Packet, magic byte, maxKey int) error {
 	}
 	p.Header.Decode(hdr)
 	h := &p.Header
-	if h.Magic != magic {
-		return &ProtocolError{Header: *h, Err: ErrBadMagic,
-			Reason: fmt.Sprintf("magic 0x%02x, want 0x%02x", h.Magic, magic)}
-	}
-	if int(h.KeyLen)+int(h.ExtrasLen) > int(h.BodyLen) {
-		return &ProtocolError{Header: *h, Err: ErrBadLengths,
-			Reason: fmt.Sprintf("key %d + extras %d > body %d", h.KeyLen, h.ExtrasLen, h.BodyLen)}
-	}
-	if int64(h.BodyLen) > int64(r.maxBody) {
-		return r.skip(h, StatusE2BIG, ErrTooLarge,
-			fmt.Sprintf("body %d bytes exceeds the limit of %d", h.BodyLen, r.maxBody))
-	}
-	if int(h.KeyLen) > maxKey {
-		return r.skip(h, StatusEINVAL, ErrKeyTooLong,
-			fmt.Sprintf("key %d bytes exceeds the limit of %d", h.KeyLen, maxKey))
+	if pe := checkHeader(h, magic, maxKey, r.maxBody); pe != nil {
+		if pe.Recoverable {
+			return r.skip(pe)
+		}
+		return pe
 	}
 	n := HeaderLen + int(h.BodyLen)
-	if cap(p.buf) < n || (cap(p.buf) > retainLimit && n <= retainLimit) {
-		p.buf = make([]byte, n, max(n, 256))
-	}
-	p.buf = p.buf[:n]
+	p.grow(n)
 	copy(p.buf, hdr)
 	if _, err := r.br.Discard(HeaderLen); err != nil {
 		return err
@@ -114,19 +100,14 @@ func (r *Reader) read(p *Packet, magic byte, maxKey int) error {
 		}
 		return err
 	}
-	e := HeaderLen + int(h.ExtrasLen)
-	k := e + int(h.KeyLen)
-	p.Extras = p.buf[HeaderLen:e:e]
-	p.Key = p.buf[e:k:k]
-	p.Value = p.buf[k:n:n]
+	p.slice(n)
 	return nil
 }
 
 // skip discards a refused packet's header and body so that the stream stays
-// in sync, and returns a recoverable ProtocolError.
-func (r *Reader) skip(h *Header, status Status, sentinel error, reason string) error {
-	pe := &ProtocolError{Header: *h, Status: status, Err: sentinel, Reason: reason, Recoverable: true}
-	total := int64(HeaderLen) + int64(h.BodyLen)
+// in sync, and returns pe (recoverable).
+func (r *Reader) skip(pe *ProtocolError) error {
+	total := int64(HeaderLen) + int64(pe.Header.BodyLen)
 	for total > 0 {
 		chunk := min(total, 1<<30)
 		d, err := r.br.Discard(int(chunk))
@@ -139,4 +120,12 @@ func (r *Reader) skip(h *Header, status Status, sentinel error, reason string) e
 		}
 	}
 	return pe
+}
+
+// Pending returns the bytes read from the stream and not yet consumed,
+// without consuming them: what a connection handed over to an event loop
+// after its handshake must process first. Valid until the next read.
+func (r *Reader) Pending() []byte {
+	b, _ := r.br.Peek(r.br.Buffered())
+	return b
 }
