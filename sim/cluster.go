@@ -311,8 +311,10 @@ func (c *Cluster) startNode(host string, mgmtPort int) (*Node, error) {
 		return nil, ErrClosed
 	}
 	var kvPort int
+	index := -1
 	if host == "" {
-		host, mgmtPort, kvPort = c.nodeAddr(c.nextIndex)
+		index = c.nextIndex
+		host, mgmtPort, kvPort = c.nodeAddr(index)
 		c.nextIndex++
 	} else {
 		_, defMgmt, defKV := c.nodeAddr(0)
@@ -325,7 +327,7 @@ func (c *Cluster) startNode(host string, mgmtPort int) (*Node, error) {
 		kvPort = defKV
 	}
 	c.mu.Unlock()
-	n, err := newNode(c, host, mgmtPort, kvPort)
+	n, err := newNode(c, index, host, mgmtPort, kvPort)
 	if err != nil {
 		return nil, err
 	}

@@ -42,12 +42,18 @@ type Node struct {
 	stopped bool
 }
 
-func newNode(c *Cluster, host string, mgmtPort, kvPort int) (*Node, error) {
-	mgmtLn, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(mgmtPort)))
+func newNode(c *Cluster, index int, host string, mgmtPort, kvPort int) (*Node, error) {
+	listen := func(addr string) (net.Listener, error) {
+		if c.opts.Listen != nil {
+			return c.opts.Listen(index, "tcp", addr)
+		}
+		return net.Listen("tcp", addr)
+	}
+	mgmtLn, err := listen(net.JoinHostPort(host, strconv.Itoa(mgmtPort)))
 	if err != nil {
 		return nil, fmt.Errorf("sim: node %s: cluster manager: %w", host, err)
 	}
-	kvLn, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(kvPort)))
+	kvLn, err := listen(net.JoinHostPort(host, strconv.Itoa(kvPort)))
 	if err != nil {
 		_ = mgmtLn.Close()
 		return nil, fmt.Errorf("sim: node %s: kv: %w", host, err)

@@ -64,6 +64,13 @@ type Options struct {
 	Version string
 	// Logger receives one line per topology event. nil discards.
 	Logger *slog.Logger
+	// Listen, when set, opens every listener of a node (cluster manager and
+	// KV) instead of net.Listen, for example inside a network namespace of
+	// that node (internal/netns). node is the node's address index (0 for
+	// the first node, as HostBase+node), or -1 for a node added at an
+	// explicit hostname. The listener's port is the one the node advertises.
+	// nil means net.Listen.
+	Listen func(node int, network, addr string) (net.Listener, error)
 }
 
 const (
