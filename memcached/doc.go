@@ -9,7 +9,9 @@
 //     status names used in logs and metrics (opcode.go, status.go).
 //   - Reader: reads whole packets from a buffered stream into a reusable
 //     Packet, capping every length field before it allocates. Its errors say
-//     whether the stream can continue (reader.go, errors.go).
+//     whether the stream can continue (reader.go, errors.go). For Duplex
+//     connections, ReadClientPacket and ReadServerPacket also accept the
+//     server-initiated magics 0x82/0x83 (duplex.go).
 //   - Append* builders for the packets a proxy or server writes itself
 //     (build.go).
 //

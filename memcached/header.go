@@ -22,7 +22,8 @@ const DefaultMaxBody = 20<<20 + 255 + MaxKeyLen
 
 // Header is a decoded request or response header. Bytes 6-7 of the wire
 // header are the vBucket id in a request and the status in a response; Decode
-// and Encode use VBucket or Status according to Magic.
+// and Encode use VBucket or Status according to Magic (Status for
+// MagicResponse and MagicServerResponse).
 type Header struct {
 	Magic     byte
 	Opcode    Opcode
@@ -45,7 +46,7 @@ func (h *Header) Decode(b []byte) {
 	h.KeyLen = binary.BigEndian.Uint16(b[2:4])
 	h.ExtrasLen = b[4]
 	h.DataType = b[5]
-	if h.Magic == MagicResponse {
+	if h.Magic == MagicResponse || h.Magic == MagicServerResponse {
 		h.Status = Status(binary.BigEndian.Uint16(b[6:8]))
 		h.VBucket = 0
 	} else {
@@ -65,7 +66,7 @@ func (h *Header) Encode(b []byte) {
 	binary.BigEndian.PutUint16(b[2:4], h.KeyLen)
 	b[4] = h.ExtrasLen
 	b[5] = h.DataType
-	if h.Magic == MagicResponse {
+	if h.Magic == MagicResponse || h.Magic == MagicServerResponse {
 		binary.BigEndian.PutUint16(b[6:8], uint16(h.Status))
 	} else {
 		binary.BigEndian.PutUint16(b[6:8], h.VBucket)
