@@ -10,12 +10,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/vbproxy/vbproxy/internal/netns"
 	"github.com/vbproxy/vbproxy/sim"
 )
 
@@ -33,6 +35,9 @@ func main() {
 type config struct {
 	opts     sim.Options
 	logLevel slog.Level
+	// nodeNetns are the network namespaces of -node-netns: node i listens
+	// in nodeNetns[i] (nodes added later take the following entries).
+	nodeNetns []string
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -40,7 +45,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs := flag.NewFlagSet("cbsim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	o := &cfg.opts
-	var buckets, level string
+	var buckets, level, nodeNetns string
 	var replicas int
 	fs.IntVar(&o.Nodes, "nodes", 3, "number of nodes")
 	fs.StringVar(&o.HostBase, "host-base", "127.0.0.11", "address of node 0; node i listens on the address plus i")
@@ -59,6 +64,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&o.RebalanceBatch, "rebalance-batch", 64, "vBuckets moved per config revision during a rebalance")
 	fs.DurationVar(&o.RebalanceDelay, "rebalance-delay", 0, "pause between rebalance batches (e.g. 500ms, to watch moves)")
 	fs.StringVar(&level, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&nodeNetns, "node-netns", "", "comma-separated network namespaces (ip netns names): node i listens in the i-th; extra entries serve nodes added later")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -86,7 +92,29 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if err := cfg.logLevel.UnmarshalText([]byte(level)); err != nil {
 		return cfg, fmt.Errorf("-log-level %q: %w", level, err)
 	}
+	if nodeNetns != "" {
+		for _, ns := range strings.Split(nodeNetns, ",") {
+			if ns = strings.TrimSpace(ns); ns == "" || strings.Contains(ns, "/") {
+				return cfg, fmt.Errorf("-node-netns %q: %q is not a namespace name", nodeNetns, ns)
+			}
+			cfg.nodeNetns = append(cfg.nodeNetns, strings.TrimSpace(ns))
+		}
+		if len(cfg.nodeNetns) < o.Nodes {
+			return cfg, fmt.Errorf("-node-netns %q: %d namespaces for %d nodes", nodeNetns, len(cfg.nodeNetns), o.Nodes)
+		}
+		o.Listen = listenInNetns(cfg.nodeNetns)
+	}
 	return cfg, nil
+}
+
+// listenInNetns opens node i's listeners in namespaces[i].
+func listenInNetns(namespaces []string) func(node int, network, addr string) (net.Listener, error) {
+	return func(node int, network, addr string) (net.Listener, error) {
+		if node < 0 || node >= len(namespaces) {
+			return nil, fmt.Errorf("node %d has no namespace in -node-netns (%d given)", node, len(namespaces))
+		}
+		return netns.ListenIn(namespaces[node], network, addr)
+	}
 }
 
 func run(args []string, stdout, stderr io.Writer) error {

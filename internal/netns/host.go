@@ -46,48 +46,57 @@ func (h *Host) CommandContext(ctx context.Context, name string, args ...string) 
 // Sockets fn creates belong to the namespace for their whole life, whatever
 // thread uses them later. fn must not start goroutines that expect to be in
 // the namespace: they run on other threads.
-func (h *Host) Do(fn func() error) error {
+func (h *Host) Do(fn func() error) error { return Do(h.NS, fn) }
+
+// Do runs fn on an OS thread switched into the named namespace (one of
+// /run/netns, as `ip netns add` makes), and waits for it; see Host.Do.
+func Do(ns string, fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		// The thread is unlocked only once it is back in its own
 		// namespace; otherwise it dies with this goroutine.
 		runtime.LockOSThread()
-		errc <- h.doLocked(fn)
+		errc <- doLocked(ns, fn)
 	}()
 	return <-errc
 }
 
-func (h *Host) doLocked(fn func() error) error {
+func doLocked(ns string, fn func() error) error {
 	self, err := os.Open("/proc/thread-self/ns/net")
 	if err != nil {
 		return fmt.Errorf("netns: open own namespace: %w", err)
 	}
 	defer self.Close()
-	target, err := os.Open("/run/netns/" + h.NS)
+	target, err := os.Open("/run/netns/" + ns)
 	if err != nil {
-		return fmt.Errorf("netns: host %q: %w", h.Name, err)
+		return fmt.Errorf("netns: namespace %q: %w", ns, err)
 	}
 	defer target.Close()
 	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-		return fmt.Errorf("netns: setns %s: %w", h.NS, err)
+		return fmt.Errorf("netns: setns %s: %w", ns, err)
 	}
 	ferr := fn()
 	if err := unix.Setns(int(self.Fd()), unix.CLONE_NEWNET); err != nil {
-		return fmt.Errorf("netns: setns back from %s: %w (fn: %v)", h.NS, err, ferr)
+		return fmt.Errorf("netns: setns back from %s: %w (fn: %v)", ns, err, ferr)
 	}
 	runtime.UnlockOSThread()
 	return ferr
 }
 
-// Listen opens a listener inside the namespace.
-func (h *Host) Listen(network, addr string) (net.Listener, error) {
+// ListenIn opens a listener inside the named namespace.
+func ListenIn(ns, network, addr string) (net.Listener, error) {
 	var ln net.Listener
-	err := h.Do(func() error {
+	err := Do(ns, func() error {
 		var err error
 		ln, err = net.Listen(network, addr)
 		return err
 	})
 	return ln, err
+}
+
+// Listen opens a listener inside the namespace.
+func (h *Host) Listen(network, addr string) (net.Listener, error) {
+	return ListenIn(h.NS, network, addr)
 }
 
 // DialContext connects from inside the namespace.
