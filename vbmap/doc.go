@@ -23,6 +23,29 @@
 // "default", "external", or "auto" (the network whose hostname equals the host
 // the config came from, as the Couchbase SDKs do).
 //
+// # TLS
+//
+// ParseOptions.TLS selects the TLS ports, as clients of a cluster with
+// "strict" encryption or Capella need: Node.Addr uses the node's nodesExt
+// "kvSSL" port (11207 by default) and Node.MgmtURL is https with "mgmtSSL"
+// (18091); under an alternate network, the alternate address's ports where
+// it lists them. The vBucketServerMap.serverList holds plain ports only, so
+// each entry "host:port" is matched to the nodesExt entry whose hostname
+// (the source host for an entry without one, or with $HOST) equals host,
+// case-insensitively and without IPv6 brackets, and whose services.kv
+// equals port; failing that, whose services.kvSSL equals port (a
+// serverList that already lists TLS ports). Under TLS a config without
+// nodesExt, a serverList entry that matches no nodesExt entry, or a KV node
+// without a kvSSL port is an error naming the field
+// ("vbmap: nodesExt[2].services.kvSSL: missing (cluster.tls is enabled)"):
+// falling back to a plain port would send traffic in clear.
+//
+// A Source uses TLS when its seeds are https (mixing http and https seeds
+// is an error) or SourceOptions.TLS is set; SourceOptions.TLSConfig sets the
+// CA pool and client certificate of the default HTTP client. A certificate
+// that fails verification is ErrCertificate, with the crypto/x509 error in
+// the chain.
+//
 // # The source
 //
 // A *Source publishes the current Map through an atomic pointer: Current is one

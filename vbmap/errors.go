@@ -1,6 +1,8 @@
 package vbmap
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 )
@@ -16,6 +18,13 @@ var (
 	ErrMemcachedBucket = errors.New("vbmap: memcached buckets are not supported (nodeLocator \"ketama\"); use a Couchbase bucket")
 	// ErrUnreachable: a seed or node could not be reached (connection or I/O error).
 	ErrUnreachable = errors.New("vbmap: cluster manager unreachable")
+	// ErrCertificate: a cluster manager's TLS certificate failed
+	// verification: untrusted (signed by an unknown authority), issued for
+	// another host name, or expired or not yet valid. The wrapped chain
+	// keeps the crypto/x509 error (errors.As finds
+	// x509.UnknownAuthorityError, x509.HostnameError or
+	// x509.CertificateInvalidError). Run retries like ErrUnreachable.
+	ErrCertificate = errors.New("vbmap: cluster manager's TLS certificate rejected")
 	// ErrInvalidConfig: the config is malformed or fails validation. The
 	// wrapping *ConfigError names the field.
 	ErrInvalidConfig = errors.New("vbmap: invalid config")
@@ -56,4 +65,16 @@ func (e *ConfigError) Unwrap() []error {
 
 func configErr(field, format string, args ...any) error {
 	return &ConfigError{Field: field, Problem: fmt.Sprintf(format, args...)}
+}
+
+// certificateRejected reports whether err is a failed verification of the
+// server's certificate.
+func certificateRejected(err error) bool {
+	var (
+		verify   *tls.CertificateVerificationError
+		unknown  x509.UnknownAuthorityError
+		hostname x509.HostnameError
+		invalid  x509.CertificateInvalidError
+	)
+	return errors.As(err, &verify) || errors.As(err, &unknown) || errors.As(err, &hostname) || errors.As(err, &invalid)
 }

@@ -29,8 +29,9 @@ func (s *Source) endpoint(base *url.URL, kind string) string {
 	return base.String() + "/pools/default/" + kind + "/" + url.PathEscape(s.o.Bucket)
 }
 
-// get sends an authenticated GET and classifies failures: ErrUnreachable
-// (transport), ErrUnauthorized (401, 403), errNotFound (404), ErrBadResponse
+// get sends an authenticated GET and classifies failures: ErrCertificate
+// (the server's TLS certificate failed verification), ErrUnreachable
+// (other transport errors), ErrUnauthorized (401, 403), errNotFound (404), ErrBadResponse
 // (other non-200). On success the caller closes the body.
 func (s *Source) get(ctx context.Context, u string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
@@ -46,6 +47,9 @@ func (s *Source) get(ctx context.Context, u string) (*http.Response, error) {
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
+		}
+		if certificateRejected(err) {
+			return nil, fmt.Errorf("GET %s: %w: %w", u, ErrCertificate, err)
 		}
 		return nil, fmt.Errorf("GET %s: %w: %w", u, ErrUnreachable, err)
 	}
@@ -125,7 +129,7 @@ func (f *fetcher) fetch(ctx context.Context, origin string) (*Map, string, error
 
 // parseOptions returns the options for a config fetched from base.
 func (s *Source) parseOptions(base *url.URL, origin string) ParseOptions {
-	return ParseOptions{Host: base.Hostname(), Network: s.o.Network, Origin: origin, Secure: base.Scheme == "https"}
+	return ParseOptions{Host: base.Hostname(), Network: s.o.Network, Origin: origin, TLS: s.tls}
 }
 
 // Refresh fetches the config now (origin "reload") from the first seed or

@@ -91,12 +91,17 @@ func TestParseGolden(t *testing.T) {
 	}{
 		{"cluster-3node-full.json", ParseOptions{Host: "10.0.0.1", Origin: OriginFetch}, "cluster-3node-full.golden"},
 		{"terse-host.json", ParseOptions{Host: "10.1.0.1:8091", Origin: OriginStream}, "terse-host.golden"},
-		{"terse-host.json", ParseOptions{Host: "10.1.0.1", Origin: OriginStream, Secure: true}, "terse-host-secure.golden"},
+		{"terse-host.json", ParseOptions{Host: "10.1.0.1", Origin: OriginStream, TLS: true}, "terse-host-tls.golden"},
 		{"rebalance-forward.json", ParseOptions{Host: "cb-0.cb.svc", Origin: OriginNMVB}, "rebalance-forward.golden"},
 		{"alternate-addresses.json", ParseOptions{Host: "cb-0.cb.default.svc", Network: "default", Origin: OriginPoll}, "alternate-default.golden"},
 		{"alternate-addresses.json", ParseOptions{Host: "cb-0.cb.default.svc", Network: "external", Origin: OriginPoll}, "alternate-external.golden"},
 		{"alternate-addresses.json", ParseOptions{Host: "203.0.113.10", Network: "auto", Origin: OriginPoll}, "alternate-external.golden"},
 		{"alternate-addresses.json", ParseOptions{Host: "cb-1.cb.default.svc", Network: "auto", Origin: OriginPoll}, "alternate-default.golden"},
+		// TLS: kvSSL and mgmtSSL, the alternate address's where it has them.
+		{"alternate-addresses.json", ParseOptions{Host: "cb-0.cb.default.svc", Network: "default", Origin: OriginPoll, TLS: true}, "alternate-default-tls.golden"},
+		{"alternate-addresses.json", ParseOptions{Host: "cb-0.cb.default.svc", Network: "external", Origin: OriginPoll, TLS: true}, "alternate-external-tls.golden"},
+		{"tls-shuffled.json", ParseOptions{Host: "127.0.0.1:9000", Origin: OriginStream, TLS: true}, "tls-shuffled.golden"},
+		{"tls-shuffled.json", ParseOptions{Host: "127.0.0.1:9000", Origin: OriginStream}, "tls-shuffled-plain.golden"},
 		{"memcached-static.json", ParseOptions{Origin: OriginStatic}, "memcached-static.golden"},
 		{"ipv6-terse.json", ParseOptions{Host: "[fd00::1]:8091", Origin: OriginFetch}, "ipv6-terse.golden"},
 		{"ipv6-terse.json", ParseOptions{Host: "fd00::1", Origin: OriginFetch}, "ipv6-terse.golden"},

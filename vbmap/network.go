@@ -100,11 +100,20 @@ func resolveNetwork(nodes []extNode, host string) string {
 	return NetworkDefault
 }
 
+// tlsEnabled is the reason given in errors about missing TLS ports.
+const tlsEnabled = "missing (cluster.tls is enabled)"
+
 // buildNodes fills m.nodes (serverList order) and m.mgmtURLs for network.
-func (m *Map) buildNodes(raw *rawConfig, servers []hostPortEntry, host, network string, secure bool) error {
+// Each serverList entry is matched to its nodesExt entry by hostname and
+// kv port (under TLS also by kvSSL port, after every kv port); the package
+// doc, "TLS", states the rule.
+func (m *Map) buildNodes(raw *rawConfig, servers []hostPortEntry, host, network string, useTLS bool) error {
 	ext, err := parseNodesExt(raw.NodesExt, host)
 	if err != nil {
 		return err
+	}
+	if useTLS && len(ext) == 0 {
+		return configErr("nodesExt", "%s: the TLS ports are only listed there", tlsEnabled)
 	}
 	if network == NetworkAuto {
 		network = resolveNetwork(ext, host)
@@ -117,10 +126,19 @@ func (m *Map) buildNodes(raw *rawConfig, servers []hostPortEntry, host, network 
 			byKV[hostKey(ext[i].host, kv)] = i
 		}
 	}
+	if useTLS {
+		for i := range ext {
+			if p := ext[i].services["kvSSL"]; ext[i].host != "" && p > 0 {
+				if _, taken := byKV[hostKey(ext[i].host, p)]; !taken {
+					byKV[hostKey(ext[i].host, p)] = i
+				}
+			}
+		}
+	}
 	// Old servers have no nodesExt: the full config's "nodes" list gives the
 	// management port of each KV node on the default network.
 	legacy := make(map[string]string)
-	if len(ext) == 0 && !secure && network == NetworkDefault {
+	if len(ext) == 0 && network == NetworkDefault {
 		for _, n := range raw.Nodes {
 			mg, err := parseHostPort(n.Hostname, host)
 			if err != nil || n.Ports.Direct <= 0 || n.Ports.Direct > 65535 {
@@ -136,16 +154,28 @@ func (m *Map) buildNodes(raw *rawConfig, servers []hostPortEntry, host, network 
 	for i, s := range servers {
 		key := hostKey(s.host, s.port)
 		n := Node{Addr: s.String(), MgmtURL: legacy[key]}
-		if j, ok := byKV[key]; ok {
+		j, ok := byKV[key]
+		switch {
+		case ok && useTLS:
+			h, p := ext[j].address(network, "kvSSL")
+			if h == "" {
+				return configErr(fmt.Sprintf("nodesExt[%d].services.kvSSL", j), "%s", tlsEnabled)
+			}
+			n.Addr = joinHostPort(h, p)
+			n.MgmtURL = ext[j].mgmtURL(network, true)
+		case ok:
 			if h, p := ext[j].address(network, "kv"); h != "" {
 				n.Addr = joinHostPort(h, p)
 			}
-			n.MgmtURL = ext[j].mgmtURL(network, secure)
+			n.MgmtURL = ext[j].mgmtURL(network, false)
+		case useTLS:
+			return configErr(fmt.Sprintf("vBucketServerMap.serverList[%d]", i),
+				"%q matches no nodesExt entry (by hostname and kv port), so its kvSSL port is unknown (cluster.tls is enabled)", s.String())
 		}
 		m.nodes[i] = n
 	}
 	for i := range ext {
-		if u := ext[i].mgmtURL(network, secure); u != "" {
+		if u := ext[i].mgmtURL(network, useTLS); u != "" {
 			m.mgmtURLs = appendUnique(m.mgmtURLs, u)
 		}
 	}

@@ -2,7 +2,9 @@ package vbmap
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -192,6 +194,11 @@ func TestNewSourceValidation(t *testing.T) {
 		{"no host", SourceOptions{Seeds: []string{"http://:8091"}, Bucket: "b"}, `vbmap: seed "http://:8091": no host`},
 		{"ok", SourceOptions{Seeds: []string{"http://a:8091"}, Bucket: "b"}, ""},
 		{"map file", SourceOptions{MapFile: "x.json"}, ""},
+		{"mixed schemes", SourceOptions{Seeds: []string{"https://a:18091", "http://b:8091"}, Bucket: "b"}, "vbmap: seeds mix http and https"},
+		{"tls with http seed", SourceOptions{Seeds: []string{"http://a:8091"}, Bucket: "b", TLS: true}, "vbmap: TLS is set but the seeds are http (use https:// seeds)"},
+		{"tls with bare seed", SourceOptions{Seeds: []string{"a"}, Bucket: "b", TLS: true}, ""},
+		{"tls config and client", SourceOptions{Seeds: []string{"https://a"}, Bucket: "b", TLSConfig: &tls.Config{}, HTTPClient: &http.Client{}},
+			"vbmap: TLSConfig and HTTPClient are both set (TLSConfig configures the default client only)"},
 	}
 	for _, tt := range tests {
 		_, err := NewSource(tt.o)
@@ -202,21 +209,29 @@ func TestNewSourceValidation(t *testing.T) {
 }
 
 func TestParseSeed(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"http://10.0.0.1:8091", "http://10.0.0.1:8091"},
-		{"http://10.0.0.1:8091/", "http://10.0.0.1:8091"},
-		{"http://10.0.0.1:8091/pools", "http://10.0.0.1:8091"},
-		{"10.0.0.1:8091", "http://10.0.0.1:8091"},
-		{"10.0.0.1", "http://10.0.0.1:8091"},
-		{"https://cb.example.com", "https://cb.example.com:18091"},
-		{"http://[::1]:8091", "http://[::1]:8091"},
-		{"http://[::1]", "http://[::1]:8091"},
-		{" http://a:1 ", "http://a:1"},
+	tests := []struct {
+		in     string
+		useTLS bool
+		want   string
+	}{
+		{"http://10.0.0.1:8091", false, "http://10.0.0.1:8091"},
+		{"http://10.0.0.1:8091/", false, "http://10.0.0.1:8091"},
+		{"http://10.0.0.1:8091/pools", false, "http://10.0.0.1:8091"},
+		{"10.0.0.1:8091", false, "http://10.0.0.1:8091"},
+		{"10.0.0.1", false, "http://10.0.0.1:8091"},
+		{"https://cb.example.com", false, "https://cb.example.com:18091"},
+		{"http://[::1]:8091", false, "http://[::1]:8091"},
+		{"http://[::1]", false, "http://[::1]:8091"},
+		{" http://a:1 ", false, "http://a:1"},
+		// With TLS a seed without a scheme is https, on 18091 by default.
+		{"10.0.0.1", true, "https://10.0.0.1:18091"},
+		{"10.0.0.1:18091", true, "https://10.0.0.1:18091"},
+		{"http://10.0.0.1", true, "http://10.0.0.1:8091"},
 	}
 	for _, tt := range tests {
-		u, err := parseSeed(tt.in)
+		u, err := parseSeed(tt.in, tt.useTLS)
 		if err != nil || u.String() != tt.want {
-			t.Errorf("parseSeed(%q) = %v, %v; want %q", tt.in, u, err, tt.want)
+			t.Errorf("parseSeed(%q, tls %v) = %v, %v; want %q", tt.in, tt.useTLS, u, err, tt.want)
 		}
 	}
 }

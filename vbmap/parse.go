@@ -42,9 +42,16 @@ type ParseOptions struct {
 	Network string
 	// Origin is recorded in the Map (OriginStatic, OriginFetch, ...). Default "".
 	Origin string
-	// Secure makes Node.MgmtURL "https://host:mgmtSSL" instead of
-	// "http://host:mgmt". Default false.
-	Secure bool
+	// TLS selects the nodes' TLS ports: Node.Addr gets the node's nodesExt
+	// kvSSL port and Node.MgmtURL is "https://host:mgmtSSL" (on Network
+	// "external", the alternate address's ports, falling back to the
+	// default network's where the alternate omits one). The
+	// vBucketServerMap.serverList holds plain ports, so each entry is
+	// matched to its nodesExt entry (the package doc, "TLS", gives the
+	// rule); a KV node without a kvSSL port, a serverList entry without a
+	// nodesExt entry, or a config without nodesExt is an error naming the
+	// field. Default false: plain ports, "http://host:mgmt".
+	TLS bool
 }
 
 // rawConfig is the subset of a bucket config that routing needs.
@@ -161,7 +168,7 @@ func Parse(data []byte, o ParseOptions) (*Map, error) {
 	if err := m.buildTables(sm); err != nil {
 		return nil, err
 	}
-	if err := m.buildNodes(&raw, servers, host, network, o.Secure); err != nil {
+	if err := m.buildNodes(&raw, servers, host, network, o.TLS); err != nil {
 		return nil, err
 	}
 	return m, nil

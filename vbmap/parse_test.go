@@ -31,6 +31,13 @@ func TestParseRejects(t *testing.T) {
 		// $HOST with nothing to replace it by.
 		{"terse-host.json", ParseOptions{}, ErrInvalidConfig, `vbmap: vBucketServerMap.serverList[0]: "$HOST:11210" uses $HOST but the source host is unknown`},
 		{"memcached-static.json", ParseOptions{Network: "internal"}, ErrInvalidConfig, `unknown network "internal"`},
+		// TLS: every KV node needs a kvSSL port (the alternate network falls
+		// back to the default one's), every serverList entry a nodesExt entry.
+		{"bad/tls-missing-kvssl.json", ParseOptions{TLS: true}, ErrInvalidConfig, `vbmap: nodesExt[2].services.kvSSL: missing (cluster.tls is enabled)`},
+		{"bad/tls-missing-kvssl.json", ParseOptions{TLS: true, Network: "external"}, ErrInvalidConfig, `vbmap: nodesExt[2].services.kvSSL: missing (cluster.tls is enabled)`},
+		{"bad/tls-unmatched.json", ParseOptions{TLS: true}, ErrInvalidConfig,
+			`vbmap: vBucketServerMap.serverList[1]: "10.0.0.9:11210" matches no nodesExt entry (by hostname and kv port), so its kvSSL port is unknown (cluster.tls is enabled)`},
+		{"legacy-nodes.json", ParseOptions{Host: "192.168.1.10", TLS: true}, ErrInvalidConfig, `vbmap: nodesExt: missing (cluster.tls is enabled): the TLS ports are only listed there`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -162,5 +169,63 @@ func TestConfigErrorUnwrap(t *testing.T) {
 	}
 	if !errors.Is(err, ErrInvalidConfig) || !errors.Is(err, ErrMemcachedBucket) {
 		t.Errorf("errors.Is: invalid=%v memcached=%v, want both true", errors.Is(err, ErrInvalidConfig), errors.Is(err, ErrMemcachedBucket))
+	}
+}
+
+// With TLS each serverList entry takes the kvSSL port of the nodesExt entry
+// with its hostname and kv port; the cases pin the matching rule.
+func TestParseTLSMatching(t *testing.T) {
+	const vbm = `"vBucketMap":[[0]]`
+	tests := []struct {
+		name   string
+		config string
+		tls    bool
+		want   Node
+	}{
+		{"plain", `{"vBucketServerMap":{"serverList":["h1:11210"],` + vbm + `},
+			"nodesExt":[{"hostname":"h1","services":{"mgmt":8091,"mgmtSSL":18091,"kv":11210,"kvSSL":11207}}]}`,
+			false, Node{Addr: "h1:11210", MgmtURL: "http://h1:8091"}},
+		{"tls", `{"vBucketServerMap":{"serverList":["h1:11210"],` + vbm + `},
+			"nodesExt":[{"hostname":"h1","services":{"mgmt":8091,"mgmtSSL":18091,"kv":11210,"kvSSL":11207}}]}`,
+			true, Node{Addr: "h1:11207", MgmtURL: "https://h1:18091"}},
+		{"hostname case", `{"vBucketServerMap":{"serverList":["CB-0.Example:11210"],` + vbm + `},
+			"nodesExt":[{"hostname":"cb-0.example","services":{"mgmtSSL":18091,"kv":11210,"kvSSL":11207}}]}`,
+			true, Node{Addr: "cb-0.example:11207", MgmtURL: "https://cb-0.example:18091"}},
+		{"ipv6", `{"vBucketServerMap":{"serverList":["[fd00::1]:11210"],` + vbm + `},
+			"nodesExt":[{"hostname":"[fd00::1]","services":{"mgmtSSL":18091,"kv":11210,"kvSSL":11207}}]}`,
+			true, Node{Addr: "[fd00::1]:11207", MgmtURL: "https://[fd00::1]:18091"}},
+		{"serverList already lists kvSSL", `{"vBucketServerMap":{"serverList":["h1:11207"],` + vbm + `},
+			"nodesExt":[{"hostname":"h1","services":{"mgmtSSL":18091,"kv":11210,"kvSSL":11207}}]}`,
+			true, Node{Addr: "h1:11207", MgmtURL: "https://h1:18091"}},
+		{"no match without TLS keeps the address", `{"vBucketServerMap":{"serverList":["h1:11207"],` + vbm + `},
+			"nodesExt":[{"hostname":"h1","services":{"mgmt":8091,"kv":11210,"kvSSL":11207}}]}`,
+			false, Node{Addr: "h1:11207"}},
+		// Plain kv ports match first: h1:11207 is node B's kv port, not
+		// node A's kvSSL port.
+		{"kv before kvSSL", `{"vBucketServerMap":{"serverList":["h1:11207"],` + vbm + `},
+			"nodesExt":[{"hostname":"h1","services":{"mgmtSSL":18091,"kv":11210,"kvSSL":11207}},
+			            {"hostname":"h1","services":{"mgmtSSL":18092,"kv":11207,"kvSSL":11300}}]}`,
+			true, Node{Addr: "h1:11300", MgmtURL: "https://h1:18092"}},
+		// A node without mgmtSSL has no management URL under TLS.
+		{"no mgmtSSL", `{"vBucketServerMap":{"serverList":["h1:11210"],` + vbm + `},
+			"nodesExt":[{"hostname":"h1","services":{"mgmt":8091,"kv":11210,"kvSSL":11207}}]}`,
+			true, Node{Addr: "h1:11207"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := Parse([]byte(tt.config), ParseOptions{Host: "h1", TLS: tt.tls})
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if got := m.Nodes()[0]; got != tt.want {
+				t.Errorf("node 0 = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+	// The fixtures TLS rejects are valid plain configs.
+	for _, file := range []string{"bad/tls-missing-kvssl.json", "bad/tls-unmatched.json"} {
+		if _, err := Parse(readTestdata(t, file), ParseOptions{}); err != nil {
+			t.Errorf("Parse(%s) without TLS: %v", file, err)
+		}
 	}
 }

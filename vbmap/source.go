@@ -1,6 +1,7 @@
 package vbmap
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,9 +28,11 @@ const (
 // SourceOptions configures a Source. The zero value of every field is usable;
 // Seeds (with Bucket) or MapFile must be set.
 type SourceOptions struct {
-	// Seeds are cluster manager URLs, "http(s)://host:8091". A seed without a
-	// scheme gets "http://", one without a port gets 8091 (18091 for https).
-	// Required unless MapFile is set.
+	// Seeds are cluster manager URLs, "http://host:8091" or
+	// "https://host:18091". A seed without a scheme gets "http://"
+	// ("https://" with TLS), one without a port gets 8091 (18091 for
+	// https). https seeds imply TLS; mixing http and https seeds is an
+	// error. Required unless MapFile is set.
 	Seeds []string
 	// MapFile is a static source: a config JSON file (same format as the
 	// cluster serves). Run loads it; Refresh re-reads it. Default "": use Seeds.
@@ -41,6 +44,17 @@ type SourceOptions struct {
 	User, Password string
 	// Network selects node addresses: "default" (or ""), "external" or "auto".
 	Network string
+	// TLS makes every config parse with ParseOptions.TLS: nodes' KV
+	// addresses use their kvSSL ports and management URLs are https with
+	// mgmtSSL. It is implied by https seeds; with it, a seed without a
+	// scheme gets "https://" and an http:// seed is an error. Set it for a
+	// MapFile of a TLS cluster. Default false (unless a seed is https).
+	TLS bool
+	// TLSConfig configures TLS for the default HTTP client (CA pool,
+	// client certificate, ...); it is cloned, and each request verifies
+	// the host it dials unless ServerName is set. Setting both TLSConfig
+	// and HTTPClient is an error. Default nil: the system roots.
+	TLSConfig *tls.Config
 	// PollInterval is the interval between GETs when streaming is
 	// unavailable. Default 10s.
 	PollInterval time.Duration
@@ -55,7 +69,7 @@ type SourceOptions struct {
 	MaxConfigBytes int
 	// HTTPClient is used for all requests. Default nil: a client with dial,
 	// TLS-handshake and response-header timeouts and no overall timeout (so
-	// streams can stay open).
+	// streams can stay open), with TLSConfig.
 	HTTPClient *http.Client
 	// Logger receives one line per event that matters. Default nil: discard.
 	Logger *slog.Logger
@@ -73,6 +87,7 @@ type Source struct {
 	client  *http.Client
 	ownHTTP bool
 	seeds   []*url.URL
+	tls     bool // parse configs with ParseOptions.TLS
 
 	cur       atomic.Pointer[Map]
 	ready     chan struct{}
@@ -120,7 +135,10 @@ func NewSource(o SourceOptions) (*Source, error) {
 	if o.MaxConfigBytes <= 0 {
 		o.MaxConfigBytes = DefaultMaxConfigBytes
 	}
-	s := &Source{o: o, log: o.Logger, client: o.HTTPClient, ready: make(chan struct{})}
+	if o.TLSConfig != nil && o.HTTPClient != nil {
+		return nil, errors.New("vbmap: TLSConfig and HTTPClient are both set (TLSConfig configures the default client only)")
+	}
+	s := &Source{o: o, log: o.Logger, client: o.HTTPClient, ready: make(chan struct{}), tls: o.TLS}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -128,38 +146,66 @@ func NewSource(o SourceOptions) (*Source, error) {
 		s.log = s.log.With("bucket", o.Bucket)
 	}
 	if s.client == nil {
-		s.client = newHTTPClient()
+		s.client = newHTTPClient(o.TLSConfig)
 		s.ownHTTP = true
 	}
+	var schemes [2]bool // http, https
 	for _, seed := range o.Seeds {
-		u, err := parseSeed(seed)
+		u, err := parseSeed(seed, o.TLS)
 		if err != nil {
 			return nil, err
 		}
+		schemes[boolIndex(u.Scheme == "https")] = true
 		s.seeds = append(s.seeds, u)
+	}
+	switch {
+	case schemes[0] && schemes[1]:
+		return nil, errors.New("vbmap: seeds mix http and https")
+	case schemes[0] && o.TLS:
+		return nil, errors.New("vbmap: TLS is set but the seeds are http (use https:// seeds)")
+	case schemes[1]:
+		s.tls = true
 	}
 	return s, nil
 }
 
+func boolIndex(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // newHTTPClient returns a client fit for long-lived streams: bounded dial,
 // TLS handshake and header waits, TCP keep-alive, and no overall timeout.
-func newHTTPClient() *http.Client {
+// tlsConfig (nil: Go's defaults) is cloned for https; the transport sets
+// each connection's ServerName to the host dialled when tlsConfig has none.
+func newHTTPClient(tlsConfig *tls.Config) *http.Client {
 	d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
-	return &http.Client{Transport: &http.Transport{
+	t := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           d.DialContext,
 		TLSHandshakeTimeout:   5 * time.Second,
 		ResponseHeaderTimeout: 10 * time.Second,
 		IdleConnTimeout:       90 * time.Second,
 		MaxIdleConnsPerHost:   2,
-	}}
+	}
+	if tlsConfig != nil {
+		t.TLSClientConfig = tlsConfig.Clone()
+	}
+	return &http.Client{Transport: t}
 }
 
-// parseSeed normalizes a seed to scheme://host:port with no path.
-func parseSeed(seed string) (*url.URL, error) {
+// parseSeed normalizes a seed to scheme://host:port with no path; a seed
+// without a scheme gets https when useTLS is set, else http.
+func parseSeed(seed string, useTLS bool) (*url.URL, error) {
 	raw := strings.TrimSpace(seed)
 	if !strings.Contains(raw, "://") {
-		raw = "http://" + raw
+		if useTLS {
+			raw = "https://" + raw
+		} else {
+			raw = "http://" + raw
+		}
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -229,7 +275,7 @@ func (s *Source) Offer(body []byte, host string) (applied bool, err error) {
 			network = cur.Network()
 		}
 	}
-	m, err := Parse(body, ParseOptions{Host: host, Network: network, Origin: OriginNMVB, Secure: s.secure()})
+	m, err := Parse(body, ParseOptions{Host: host, Network: network, Origin: OriginNMVB, TLS: s.tls})
 	if err != nil {
 		return false, fmt.Errorf("config from node %s: %w", host, err)
 	}
@@ -250,12 +296,6 @@ func (s *Source) stale(body []byte) bool {
 		return false // let Parse report it, or compare the unversioned map
 	}
 	return !r.Newer(cur.Revision())
-}
-
-// secure reports whether management URLs learned from configs use https:
-// when the first seed does.
-func (s *Source) secure() bool {
-	return len(s.seeds) > 0 && s.seeds[0].Scheme == "https"
 }
 
 // apply makes m current when it is newer than the current map (see the
@@ -324,7 +364,7 @@ func (s *Source) loadFile(origin string) (*Map, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vbmap: map file: %w", err)
 	}
-	m, err := Parse(data, ParseOptions{Network: s.o.Network, Origin: origin})
+	m, err := Parse(data, ParseOptions{Network: s.o.Network, Origin: origin, TLS: s.tls})
 	if err != nil {
 		return nil, fmt.Errorf("map file %s: %w", s.o.MapFile, err)
 	}
