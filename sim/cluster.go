@@ -24,6 +24,7 @@ type Cluster struct {
 	log     *slog.Logger
 	buckets []*bucket
 	auth    *authenticator
+	tls     *clusterTLS // nil without Options.TLSDir
 
 	topo   atomic.Pointer[topology]
 	topoMu sync.Mutex // serialises topology changes (held for a whole rebalance)
@@ -92,6 +93,12 @@ func Start(o Options) (*Cluster, error) {
 		changed: make(chan struct{}),
 		ctx:     ctx,
 		cancel:  cancel,
+	}
+	if o.TLSDir != "" {
+		if c.tls, err = newClusterTLS(&o); err != nil {
+			cancel()
+			return nil, err
+		}
 	}
 	for i, name := range o.Buckets {
 		c.buckets = append(c.buckets, &bucket{index: i, name: name, uuid: newUUID(), vbs: make([]vbucket, o.VBuckets)})

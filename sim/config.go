@@ -154,14 +154,20 @@ func (c *Cluster) nodeExt(n, self *Node, terse bool) jsonNodeExt {
 	return e
 }
 
-// servicePorts are a node's nodesExt services. With Couchbase's default
-// ports the TLS ports (kvSSL 11207, mgmtSSL 18091) are advertised as a real
-// cluster does; the simulator does not serve TLS on them.
+// servicePorts are a node's nodesExt services. With TLS (Options.TLSDir)
+// kvSSL and mgmtSSL are the ports the node serves TLS on. Without it, the
+// TLS ports of Couchbase's defaults (kvSSL 11207, mgmtSSL 18091) are
+// advertised with the default plain ports, as a real cluster does, but
+// nothing serves them.
 func (c *Cluster) servicePorts(n *Node) map[string]int {
 	p := map[string]int{"mgmt": n.mgmtPort, "kv": n.kvPort}
-	if n.kvPort == defaultKVPort && n.mgmtPort == defaultMgmtPort {
-		p["kvSSL"] = 11207
-		p["mgmtSSL"] = 18091
+	switch {
+	case n.kvTLSLn != nil:
+		p["kvSSL"] = n.kvTLSPort
+		p["mgmtSSL"] = n.mgmtTLSPort
+	case n.kvPort == defaultKVPort && n.mgmtPort == defaultMgmtPort:
+		p["kvSSL"] = defaultKVTLSPort
+		p["mgmtSSL"] = defaultMgmtPort + mgmtTLSOffset
 	}
 	return p
 }

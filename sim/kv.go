@@ -91,6 +91,7 @@ func (n *Node) serveKV(conn net.Conn) {
 		kc.authed = true
 		kc.bucket = 0
 	}
+	kc.authed = kc.authed || certUser(conn) != "" // by its client certificate (tls.go)
 	kc.loop()
 }
 
@@ -154,6 +155,9 @@ func (kc *kvConn) handle(p *memcached.Packet) {
 		kc.respond(h, memcached.StatusSuccess, 0, nil, nil, []byte(saslMechs))
 		return
 	case memcached.OpSASLAuth, memcached.OpSASLStep:
+		if kc.saslRefused(h) {
+			return
+		}
 		kc.sasl(p)
 		return
 	case memcached.OpNoop:

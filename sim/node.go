@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,6 +27,13 @@ type Node struct {
 	kvLn   net.Listener
 	mgmtLn net.Listener
 	http   *http.Server
+
+	// TLS (tls.go), all zero without Options.TLSDir: the KV TLS and https
+	// cluster manager listeners, their ports and server configs.
+	kvTLSLn, mgmtTLSLn     net.Listener
+	kvTLSPort, mgmtTLSPort int
+	kvTLS, mgmtTLS         *tls.Config
+	https                  *http.Server
 
 	// data[b][vb] is this node's copy of vBucket vb of bucket b, nil when
 	// the node holds none. Guarded by the cluster's buckets[b].vbs[vb].mu.
@@ -70,15 +78,28 @@ func newNode(c *Cluster, index int, host string, mgmtPort, kvPort int) (*Node, e
 		conns:    make(map[net.Conn]struct{}),
 		data:     make([][]*vbStore, len(c.buckets)),
 	}
+	if err := n.listenTLS(index, mgmtPort, listen); err != nil {
+		_ = mgmtLn.Close()
+		_ = kvLn.Close()
+		return nil, err
+	}
 	n.otp = c.otpName(host, n.mgmtPort)
 	n.log = c.log.With("node", n.otp)
 	for b := range n.data {
 		n.data[b] = make([]*vbStore, c.opts.VBuckets)
 	}
+	handler := n.mgmtHandler()
 	n.http = &http.Server{
-		Handler:           n.mgmtHandler(),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
+	}
+	if n.mgmtTLSLn != nil {
+		n.https = &http.Server{
+			Handler:           handler,
+			ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
+		}
 	}
 	return n, nil
 }
@@ -96,19 +117,43 @@ func (n *Node) serve() {
 		defer n.wg.Done()
 		n.acceptKV()
 	}()
+	if n.https == nil {
+		return
+	}
+	n.wg.Add(2)
+	go func() {
+		defer n.wg.Done()
+		if err := n.https.Serve(tls.NewListener(n.mgmtTLSLn, n.mgmtTLS)); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Warn("https cluster manager stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer n.wg.Done()
+		n.acceptKVTLS()
+	}()
 }
 
 // httpDrain bounds how long a stopped node's cluster manager finishes the
 // requests in progress before closing their connections.
 const httpDrain = 2 * time.Second
 
-// drainHTTP shuts the cluster manager down gracefully, within httpDrain.
+// drainHTTP shuts the cluster manager (http and https) down gracefully,
+// within httpDrain.
 func (n *Node) drainHTTP() {
 	ctx, cancel := context.WithTimeout(context.Background(), httpDrain)
 	defer cancel()
-	if err := n.http.Shutdown(ctx); err != nil {
-		_ = n.http.Close()
+	var wg sync.WaitGroup
+	for _, srv := range []*http.Server{n.http, n.https} {
+		if srv == nil {
+			continue
+		}
+		wg.Go(func() {
+			if err := srv.Shutdown(ctx); err != nil {
+				_ = srv.Close()
+			}
+		})
 	}
+	wg.Wait()
 }
 
 // OTPName returns the node's Couchbase name ("ns_1@127.0.0.11", or
@@ -209,6 +254,11 @@ func (n *Node) stop() error {
 	}
 	n.mu.Unlock()
 	err := n.kvLn.Close()
+	if n.kvTLSLn != nil {
+		if e := n.kvTLSLn.Close(); err == nil {
+			err = e
+		}
+	}
 	// The cluster manager stops accepting at once, but the requests in
 	// progress still get their answers: the REST call that ejected or failed
 	// over this very node is one of them (streams end with n.done).

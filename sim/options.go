@@ -71,6 +71,32 @@ type Options struct {
 	// explicit hostname. The listener's port is the one the node advertises.
 	// nil means net.Listen.
 	Listen func(node int, network, addr string) (net.Listener, error)
+	// TLSDir, when set, turns TLS on (tls.go). At Start the cluster creates
+	// a CA and writes into this directory (created if missing): ca.pem (the
+	// CA certificate, for clients' CA files), ca-key.pem (its key, so that
+	// tests can issue more certificates: certs.LoadCA), client.pem and
+	// client-key.pem (a client certificate whose subject CN is User, for
+	// certificate authentication). Every node then also serves KV over TLS
+	// on its KVTLSPort and its cluster manager over https on its port +
+	// 10000 (8091 gives 18091; ephemeral when that port is), with a server
+	// certificate for its own address (and ExternalHost), advertised as
+	// nodesExt kvSSL and mgmtSSL. The plain ports keep working. Default "":
+	// no TLS.
+	TLSDir string
+	// KVTLSPort is the KV TLS port, with TLSDir. With HostBase every node
+	// uses it, default 11207. With Host, 0 (the default) means ephemeral
+	// and p means node i listens on p+i.
+	KVTLSPort int
+	// ClientCertAuth is the KV TLS client-certificate mode, named as
+	// Couchbase's ssl_client_cert: "disable" (or "": none is asked for),
+	// "enable" (asked for; a client may send none and use SASL, but one it
+	// sends must verify against the CA and name User) or "mandatory" (a
+	// handshake without a valid certificate fails). A certificate names User
+	// by its subject CN, a DNS or email SAN, or a URI SAN or its user part
+	// ("couchbase://User@cluster"); one that names no user is refused. A
+	// connection so authenticated needs no SASL and may not change its
+	// identity: SASL on it is NOT_SUPPORTED. Requires TLSDir.
+	ClientCertAuth string
 }
 
 const (
@@ -154,6 +180,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Version == "" {
 		o.Version = defaultVersion
+	}
+	if err := o.tlsDefaults(); err != nil {
+		return o, err
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
