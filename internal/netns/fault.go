@@ -2,6 +2,9 @@ package netns
 
 import (
 	"fmt"
+	"os/exec"
+	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -77,6 +80,7 @@ func (h *Host) Apply(faults ...Fault) error {
 	if len(faults) > 0 {
 		fmt.Fprintf(&b, "table inet %s {\n", faultTable)
 		fmt.Fprintf(&b, "\tchain input {\n\t\ttype filter hook input priority 0; policy accept;\n")
+		fmt.Fprintf(&b, "\t\t%s\n", synCounterRule)
 		for _, r := range in {
 			fmt.Fprintf(&b, "\t\t%s\n", r)
 		}
@@ -90,6 +94,30 @@ func (h *Host) Apply(faults ...Fault) error {
 		return fmt.Errorf("netns: host %q: apply %v: %w", h.Name, faults, err)
 	}
 	return nil
+}
+
+// synCounterRule counts the connection attempts (SYN without ACK) that
+// reach the host while faults are applied, dropped or not.
+const synCounterRule = `iifname "eth0" tcp flags & (syn | ack) == syn counter comment "syn-in"`
+
+var synCounter = regexp.MustCompile(`packets (\d+) bytes \d+ comment "syn-in"`)
+
+// SYNs returns how many connection attempts (TCP SYNs) reached the host
+// since the last Apply with faults: a blackholed node sees its peers' probes
+// this way. 0 when no fault is applied.
+func (h *Host) SYNs() (int, error) {
+	out, err := exec.Command("ip", "netns", "exec", h.NS, "nft", "list", "table", "inet", faultTable).CombinedOutput()
+	if err != nil {
+		if strings.Contains(string(out), "No such file") {
+			return 0, nil
+		}
+		return 0, fmt.Errorf("netns: host %q: nft list: %w: %s", h.Name, err, out)
+	}
+	m := synCounter.FindSubmatch(out)
+	if m == nil {
+		return 0, fmt.Errorf("netns: host %q: no SYN counter in %s", h.Name, out)
+	}
+	return strconv.Atoi(string(m[1]))
 }
 
 // LinkDown takes the host's link to the bridge down (the bridge side of its

@@ -126,6 +126,9 @@ func TestBlackholeDropsWithoutReset(t *testing.T) {
 	if err := roundTrip(a, b.Addr(7001), 300*time.Millisecond); !isTimeout(err) {
 		t.Errorf("new connection under blackhole: got %v, want a timeout (no reset)", err)
 	}
+	if n, err := b.SYNs(); err != nil || n != 1 {
+		t.Errorf("SYNs seen by b: got %d %v, want 1 (the one attempt)", n, err)
+	}
 	if err := b.Heal(); err != nil {
 		t.Fatal(err)
 	}
