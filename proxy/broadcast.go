@@ -2,20 +2,20 @@ package proxy
 
 import (
 	"fmt"
-	"sync/atomic"
 
 	"github.com/vbproxy/vbproxy/memcached"
 	"github.com/vbproxy/vbproxy/proxy/upstream"
 )
 
 // broadcast is the fan-out of one FLUSH to every node of the map. It lives
-// in its slot and is reused by the slot's next FLUSH.
+// in its slot, on the session's loop, and is reused by the slot's next
+// FLUSH.
 type broadcast struct {
 	sl      *slot
 	subs    []*subRequest
-	pending atomic.Int32  // sub-requests outstanding, plus one held by the sender
-	failed  atomic.Int32  // nodes that did not succeed
-	status  atomic.Uint32 // first failure status (0 = none)
+	pending int // sub-requests outstanding, plus one held by the sender
+	failed  int // nodes that did not succeed
+	status  memcached.Status
 	total   int
 }
 
@@ -38,20 +38,21 @@ func (r *subRequest) Complete(req *upstream.Request) {
 }
 
 func (bc *broadcast) fail(st memcached.Status) {
-	bc.failed.Add(1)
-	bc.status.CompareAndSwap(0, uint32(st)|1<<16)
+	if bc.failed == 0 {
+		bc.status = st
+	}
+	bc.failed++
 }
 
 // done drops one outstanding count; the last one completes the slot: success
 // only if every node succeeded, else the first failure's status.
 func (bc *broadcast) done() {
-	if bc.pending.Add(-1) != 0 {
+	if bc.pending--; bc.pending != 0 {
 		return
 	}
 	sl := bc.sl
-	if n := bc.failed.Load(); n > 0 {
-		st := memcached.Status(bc.status.Load() & 0xffff)
-		sl.fail(st, fmt.Sprintf("Flush failed on %d of %d nodes", n, bc.total))
+	if bc.failed > 0 {
+		sl.fail(bc.status, fmt.Sprintf("Flush failed on %d of %d nodes", bc.failed, bc.total))
 		return
 	}
 	sl.local = memcached.AppendResponse(sl.local[:0], &sl.pkt.Header, memcached.StatusSuccess, 0, nil, nil, nil)
@@ -81,26 +82,21 @@ func (s *session) flushAll(sl *slot) {
 	}
 	bc := sl.bc
 	bc.total = len(nodes)
-	bc.failed.Store(0)
-	bc.status.Store(0)
-	bc.pending.Store(int32(len(nodes)) + 1)
+	bc.failed = 0
+	bc.status = 0
+	bc.pending = len(nodes) + 1
 	for len(bc.subs) < len(nodes) {
 		bc.subs = append(bc.subs, &subRequest{bc: bc})
 	}
-	deadline := sl.start.Add(s.srv.o.OperationTimeout)
-	for i, n := range nodes {
+	deadline := sl.start + int64(s.srv.o.OperationTimeout)
+	for i := range nodes {
 		sub := bc.subs[i]
 		sub.buf = memcached.AppendRequest(sub.buf[:0], memcached.OpFlush, 0, h.Opaque, 0, sl.pkt.Extras, nil, nil)
-		sub.req = upstream.Request{Packet: sub.buf, Deadline: deadline, Done: sub, RespBuf: sub.req.RespBuf}
-		p := s.pools.Get(n.Addr)
-		if p == nil {
+		sub.req = upstream.Request{Packet: sub.buf, Deadline: deadline, Done: sub}
+		c := s.ls.conn(s.set, m, i)
+		if c == nil || c.Send(&sub.req) != nil {
 			bc.fail(memcached.StatusETMPFAIL)
-			bc.pending.Add(-1)
-			continue
-		}
-		if err := p.Send(&sub.req); err != nil {
-			bc.fail(memcached.StatusETMPFAIL)
-			bc.pending.Add(-1)
+			bc.pending--
 		}
 	}
 	bc.done() // the sender's own count

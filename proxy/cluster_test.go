@@ -344,12 +344,12 @@ func waitIssued(t *testing.T, srv *Server, n uint64) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		srv.mu.Lock()
 		var max uint64
-		for s := range srv.sessions {
-			max = maxU(max, s.head.Load())
-		}
-		srv.mu.Unlock()
+		srv.onEveryLoopWait(func(ls *loopState) {
+			for s := range ls.sessions {
+				max = maxU(max, s.head)
+			}
+		})
 		if max >= n {
 			return
 		}

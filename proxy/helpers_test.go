@@ -156,7 +156,7 @@ func waitUp(t testing.TB, srv *Server) {
 		nodes := srv.Nodes()
 		up := len(nodes) > 0
 		for _, n := range nodes {
-			up = up && n.State == "up" && n.Conns == len(srv.pools.sets)
+			up = up && n.State == "up" && n.Conns == srv.connsPerNode()
 		}
 		if up {
 			return

@@ -95,7 +95,13 @@ type Options struct {
 	// User and Password are the upstream SASL credentials; empty means no
 	// authentication (plain memcached nodes).
 	User, Password string
-	// PoolSize is the number of connections per node. 0 means 2.
+	// Loops is the number of event loops (OS threads) serving the data
+	// path; each owns its client connections and its own connections to
+	// every node. 0 means DefaultLoops.
+	Loops int
+	// PoolSize is the number of connections per node on each loop: a
+	// client uses one of them for all its requests (per-vBucket order).
+	// 0 means 2.
 	PoolSize int
 	// QueueSize is the number of pending requests per upstream connection.
 	// 0 means 4096.
@@ -153,11 +159,17 @@ type Options struct {
 // that parse the version see a memcached 1.6 compatible server.
 const DefaultVersion = "1.6.0-vbproxy"
 
+// DefaultLoops is Options.Loops when it is 0: one loop measured best on the
+// 2-core machines of the benchmarks, where the load generator and memcached
+// share the cores (docs/performance.md); raise it on larger machines.
+const DefaultLoops = 1
+
 // DefaultReplyHold is Options.ReplyHold when it is 0.
 const DefaultReplyHold = 500 * time.Microsecond
 
 // Defaults.
 const (
+	defaultPoolSize           = 2
 	defaultOperationTimeout   = 2500 * time.Millisecond
 	defaultWriteTimeout       = 30 * time.Second
 	defaultPipelineDepth      = 128
@@ -184,6 +196,7 @@ func (o *Options) normalize() error {
 		name string
 		v    int64
 	}{
+		{"Loops", int64(o.Loops)},
 		{"PoolSize", int64(o.PoolSize)},
 		{"QueueSize", int64(o.QueueSize)},
 		{"ConnectTimeout", int64(o.ConnectTimeout)},
@@ -205,6 +218,12 @@ func (o *Options) normalize() error {
 		if name == "" {
 			return fmt.Errorf("%w: Users has an empty user name", ErrInvalidOptions)
 		}
+	}
+	if o.Loops == 0 {
+		o.Loops = DefaultLoops
+	}
+	if o.PoolSize == 0 {
+		o.PoolSize = defaultPoolSize
 	}
 	if o.OperationTimeout == 0 {
 		o.OperationTimeout = defaultOperationTimeout

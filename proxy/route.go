@@ -15,8 +15,8 @@ import (
 // resending, doubling from minBackoff up to maxBackoff, until the operation
 // deadline.
 const (
-	minBackoff = 10 * time.Millisecond
-	maxBackoff = 100 * time.Millisecond
+	minBackoff = int64(10 * time.Millisecond)
+	maxBackoff = int64(100 * time.Millisecond)
 	// downGrace is how many backoff steps a request for a node that is down
 	// waits for the map to move its vBucket before it fails (about 30ms):
 	// when a node leaves, the new map usually arrives within that time.
@@ -42,7 +42,7 @@ func upstreamErrorMessage(err error) string {
 	switch {
 	case errors.Is(err, upstream.ErrTimeout):
 		return msgTimeout
-	case errors.Is(err, upstream.ErrNodeDown):
+	case errors.Is(err, upstream.ErrNodeDown), errors.Is(err, upstream.ErrConnecting):
 		return msgNodeDown
 	case errors.Is(err, upstream.ErrQueueFull):
 		return msgQueueFull
@@ -53,13 +53,14 @@ func upstreamErrorMessage(err error) string {
 }
 
 // forward sends a key request to its node: the packet is patched in place
-// (the loud twin of a quiet opcode, the vBucket) and handed to the node's
-// pool, unless per-vBucket ordering parks it (order.go). The outcome arrives
-// in sl.Complete, or at once when the send fails.
+// (the loud twin of a quiet opcode, the vBucket) and sent on the session's
+// connection to the owner, unless per-vBucket ordering parks it
+// (order.go). The outcome arrives in sl.Complete, or at once when the send
+// fails.
 func (s *session) forward(sl *slot, replica bool) {
 	pkt := sl.pkt.Bytes()
 	memcached.SetOpcode(pkt, sl.op.Loud())
-	sl.deadline = sl.start.Add(s.srv.o.OperationTimeout)
+	sl.deadline = sl.start + int64(s.srv.o.OperationTimeout)
 	sl.replica = replica
 	m := s.srv.o.Map.Current()
 	if m == nil {
@@ -90,15 +91,15 @@ func replicaNode(m *vbmap.Map, vb uint16) int {
 
 // transmit sends the slot's packet to node index node of m; the slot is
 // counted in flight for its vBucket. After a successful Send the slot
-// belongs to the pool until Complete.
+// belongs to the connection until Complete.
 func (sl *slot) transmit(m *vbmap.Map, node int) {
 	s := sl.sess
 	addr := m.Nodes()[node].Addr
 	sl.sentMap, sl.sentAddr = m, addr
-	p := s.pools.Get(addr)
-	if p == nil {
-		// The map names a node whose pool the map subscriber has not opened
-		// yet (or just closed): wait for it within the deadline.
+	c := s.ls.conn(s.set, m, node)
+	if c == nil {
+		// The map names a node whose connection this loop has not opened
+		// yet (the map change is on its way to the loop): wait for it.
 		s.requeue(sl, parkWait)
 		return
 	}
@@ -106,15 +107,13 @@ func (sl *slot) transmit(m *vbmap.Map, node int) {
 	memcached.SetVBucket(pkt, sl.vb)
 	sl.req.Packet = pkt
 	sl.req.Deadline = sl.deadline
-	err := p.Send(&sl.req)
+	err := c.Send(&sl.req)
 	switch {
 	case err == nil:
-	case errors.Is(err, upstream.ErrClosed):
-		// Closed by a map change after Get: not sent; route it again.
-		s.requeue(sl, parkWait)
-	case errors.Is(err, upstream.ErrNodeDown) && p.State() == upstream.StateConnecting:
-		// A node that just joined the map has not finished its first
-		// connection: not a failure, wait for it.
+	case errors.Is(err, upstream.ErrClosed), errors.Is(err, upstream.ErrConnecting):
+		// Draining after a map change, or a node that just joined the map
+		// and has not finished its first connection: not a failure, route
+		// again after a backoff.
 		s.requeue(sl, parkWait)
 	case errors.Is(err, upstream.ErrNodeDown):
 		s.requeue(sl, parkDown)
@@ -129,35 +128,36 @@ func (sl *slot) settleFail(status memcached.Status, msg string) {
 	sl.fail(status, msg)
 }
 
-// resend sends a parked slot (on a pump goroutine), according to why it was
-// parked. The slot is reserved in flight for its vBucket.
+// resend sends a parked slot, according to why it was parked. The slot is
+// reserved in flight for its vBucket.
 func (sl *slot) resend() {
-	srv := sl.sess.srv
-	if srv.closing.Load() {
+	s := sl.sess
+	if s.closed || s.srv.closing.Load() {
 		sl.settleFail(memcached.StatusETMPFAIL, msgShutdown)
 		return
 	}
-	if !time.Now().Before(sl.deadline) {
+	if s.ls.lp.Now() >= sl.deadline {
 		sl.settleFail(memcached.StatusETMPFAIL, parkedMessage(sl.park))
 		return
 	}
+	sl.retries++
 	switch sl.park {
 	case parkNMVB:
 		sl.resendNMVB()
 		return
 	case parkWait:
-		if !sl.sleep() {
-			sl.settleFail(memcached.StatusETMPFAIL, msgNoPool)
-			return
-		}
+		sl.sleep(nextResend, msgNoPool)
+		return
 	case parkDown:
 		// Fail fast unless the map moves the vBucket within a short grace.
 		if !sl.movedAway() {
-			if sl.graceTries >= downGrace || !sl.sleep() {
+			if sl.graceTries >= downGrace {
 				sl.settleFail(memcached.StatusETMPFAIL, msgNodeDown)
 				return
 			}
 			sl.graceTries++
+			sl.sleep(nextResend, msgNodeDown)
+			return
 		}
 	}
 	sl.resendCurrent()
@@ -190,18 +190,15 @@ func (sl *slot) movedAway() bool {
 	return node >= 0 && m.Nodes()[node].Addr != sl.sentAddr
 }
 
-// resendNMVB handles a NOT_MY_VBUCKET reply: offer the reply's config to the
-// map source, then resend at once when the owner changed, else try the
-// forward owner, else back off. The client never sees NOT_MY_VBUCKET; past
-// the deadline it gets ETMPFAIL.
+// resendNMVB handles a NOT_MY_VBUCKET reply (whose config Complete already
+// offered to the map source): resend at once when the owner changed, else
+// try the forward owner, else back off. The client never sees
+// NOT_MY_VBUCKET; past the deadline it gets ETMPFAIL.
 func (sl *slot) resendNMVB() {
 	srv := sl.sess.srv
-	refused := sl.req.Node
+	refused := sl.refused
 	if refused == "" {
 		refused = sl.sentAddr
-	}
-	if body := nmvbBody(sl.req.RespBuf, &sl.req.Resp); len(body) > 0 {
-		srv.offer(body, refused)
 	}
 	srv.nmvbRetry()
 	m := srv.o.Map.Current()
@@ -221,12 +218,7 @@ func (sl *slot) resendNMVB() {
 		sl.transmit(m, fwd)
 		return
 	}
-	if !sl.sleep() {
-		sl.settleFail(memcached.StatusETMPFAIL, msgNMVB)
-		return
-	}
-	sl.fwdTried = false
-	sl.resendCurrent()
+	sl.sleep(nextNMVB, msgNMVB)
 }
 
 // parkedMessage is the reply text for a parked slot past its deadline.
@@ -259,25 +251,34 @@ func (sl *slot) owner(m *vbmap.Map, vb uint16) int {
 	return m.Active(vb)
 }
 
-// sleep waits for the next backoff step. It returns false, without waiting,
-// when the step would end past the deadline or the server is closing.
-func (sl *slot) sleep() bool {
+// sleep waits for the next backoff step on the slot's timer, then does
+// next. When the step would end past the deadline it fails with msg at
+// once.
+func (sl *slot) sleep(next uint8, msg string) {
 	d := sl.backoff
 	if d == 0 {
 		d = minBackoff
 	}
 	sl.backoff = min(2*d, maxBackoff)
-	if time.Until(sl.deadline) < d {
-		return false
+	lp := sl.sess.ls.lp
+	if sl.deadline-lp.Now() < d {
+		sl.settleFail(memcached.StatusETMPFAIL, msg)
+		return
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return !sl.sess.srv.closing.Load()
-	case <-sl.sess.srv.closed:
-		return false
+	sl.next = next
+	lp.After(&sl.timer, time.Duration(d))
+}
+
+// wake is the backoff timer's callback.
+func (sl *slot) wake() {
+	if sl.sess.closed || sl.sess.srv.closing.Load() {
+		sl.settleFail(memcached.StatusETMPFAIL, msgShutdown)
+		return
 	}
+	if sl.next == nextNMVB {
+		sl.fwdTried = false
+	}
+	sl.resendCurrent()
 }
 
 // nmvbBody returns the value of a NOT_MY_VBUCKET reply (the node's config),

@@ -3,29 +3,32 @@ package proxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	proxyproto "github.com/armon/go-proxyproto"
-
 	"github.com/vbproxy/vbproxy/memcached"
+	"github.com/vbproxy/vbproxy/proxy/eventloop"
 	"github.com/vbproxy/vbproxy/proxy/upstream"
 	"github.com/vbproxy/vbproxy/vbmap"
 )
 
-// Server serves one bucket to memcached binary-protocol clients on one or
-// more listeners, forwarding each key request to the node that owns its
-// vBucket. Create it with New; it is safe for concurrent use.
+// Server serves one bucket to memcached clients on one or more listeners,
+// forwarding each key request to the node that owns its vBucket. Its data
+// path runs on Options.Loops event loops (package eventloop); Server's
+// methods are safe for concurrent use. Create it with New.
 type Server struct {
 	o       Options
 	log     *slog.Logger
 	obs     Observer
-	pools   *poolGroup
 	version []byte
 	started time.Time
+	loops   []*loopState
+	loopWG  sync.WaitGroup
+	next    atomic.Uint32 // round-robin over loops for new connections
 
 	closing atomic.Bool   // Shutdown began: refuse connections, stop retries
 	closed  chan struct{} // closed when Shutdown begins
@@ -33,36 +36,34 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	sessions  map[*session]struct{}
-	nextID    uint64 // sessions started: picks each session's pool set
-	serving   int    // Serve calls running
+	serving   int
+	admitting sync.WaitGroup // Serve loops and PROXY-header goroutines: they hand connections to loops
 
-	poolsMu   sync.Mutex // serializes Pools.Update and Pools.Close
-	poolsShut bool       // pools closed: map changes are ignored
+	nodesMu   sync.Mutex
+	nodes     map[string]*upstream.Node // nodes of the current map
+	order     []string                  // their addresses in map order
+	refs      map[*upstream.Node]int    // open connections per node (across loops)
+	retired   map[*upstream.Node]bool   // nodes that left the map, closing once unreferenced
+	conns     sync.WaitGroup            // upstream connections not closed yet
+	nodeClose sync.WaitGroup            // Node.Close calls in progress
+	poolsShut bool
 
 	wg sync.WaitGroup // sessions
 
-	conns        atomic.Int64 // client connections open (accepted, not yet ended)
+	connsOpen    atomic.Int64 // client connections open (accepted, not yet ended)
 	connsTotal   atomic.Uint64
 	connsRefused atomic.Uint64
 	authFailures atomic.Uint64
 	nmvbRetries  atomic.Uint64
-	ended        counters      // counters of sessions that have ended
-	endedIn      atomic.Uint64 // bytes of sessions that have ended
-	endedOut     atomic.Uint64
 
 	offerMu   sync.Mutex
 	lastOffer map[string][]byte // per node: the last NOT_MY_VBUCKET config offered
-
-	buffers clientBuffers // sessions' read and write buffers (buffers.go)
+	upOpts    upstream.Options
 }
 
-// now returns the current time from the monotonic clock alone (time.Since
-// of the start reads one clock, time.Now two): the per-request timestamp,
-// used for deadlines and latencies, never for display.
-func (s *Server) now() time.Time { return s.started.Add(time.Since(s.started)) }
-
-// New checks o, opens upstream pools for the nodes of the current map (if
-// one is loaded) and subscribes to map changes so that pools follow the map.
+// New checks o, starts the event loops, opens connections to the nodes of
+// the current map (if one is loaded) and subscribes to map changes so that
+// connections follow the map.
 func New(o Options) (*Server, error) {
 	if err := o.normalize(); err != nil {
 		return nil, err
@@ -76,17 +77,15 @@ func New(o Options) (*Server, error) {
 		closed:    make(chan struct{}),
 		listeners: make(map[net.Listener]struct{}),
 		sessions:  make(map[*session]struct{}),
+		nodes:     make(map[string]*upstream.Node),
+		refs:      make(map[*upstream.Node]int),
+		retired:   make(map[*upstream.Node]bool),
 		lastOffer: make(map[string][]byte),
 	}
 	if s.obs == nil {
 		s.obs = nopObserver{}
 	}
-	s.buffers.init(o.MaxRequestSize)
-	poolSize := o.PoolSize
-	if poolSize == 0 {
-		poolSize = upstream.DefaultPoolSize
-	}
-	s.pools = newPoolGroup(upstream.Options{
+	s.upOpts = upstream.Options{
 		Bucket:           o.Bucket,
 		User:             o.User,
 		Password:         o.Password,
@@ -94,8 +93,22 @@ func New(o Options) (*Server, error) {
 		ConnectTimeout:   o.ConnectTimeout,
 		OperationTimeout: o.OperationTimeout,
 		Logger:           o.Logger,
+		OnState:          func(node string, st upstream.State) { s.obs.UpstreamConn(node, UpstreamState(st)) },
 		OnError:          func(node, kind string) { s.obs.UpstreamError(node, kind) },
-	}, poolSize, s.obs)
+	}
+	for i := range o.Loops {
+		lp, err := eventloop.New(eventloop.Options{Name: fmt.Sprintf("%s/%d", o.Bucket, i)})
+		if err != nil {
+			s.stopLoops()
+			return nil, err
+		}
+		s.loops = append(s.loops, newLoopState(s, lp, i, o.PoolSize))
+		s.loopWG.Go(func() {
+			if err := lp.Run(); err != nil {
+				s.log.Error("event loop failed", "loop", i, "err", err)
+			}
+		})
+	}
 	o.Map.Subscribe(s.mapChanged)
 	if m := o.Map.Current(); m != nil {
 		s.mapChanged(nil, m)
@@ -103,36 +116,112 @@ func New(o Options) (*Server, error) {
 	return s, nil
 }
 
-// mapChanged opens pools for the new map's nodes before routing reaches
-// them and drains the pools of nodes that left.
+// stopLoops stops every loop and waits for them.
+func (s *Server) stopLoops() {
+	for _, ls := range s.loops {
+		ls.lp.Stop()
+	}
+	s.loopWG.Wait()
+}
+
+// onEveryLoop runs fn on each loop (asynchronously).
+func (s *Server) onEveryLoop(fn func(ls *loopState)) {
+	for _, ls := range s.loops {
+		ls.lp.Post(func() { fn(ls) })
+	}
+}
+
+// onEveryLoopWait runs fn on each loop and waits for all of them.
+func (s *Server) onEveryLoopWait(fn func(ls *loopState)) {
+	var wg sync.WaitGroup
+	for _, ls := range s.loops {
+		wg.Add(1)
+		ls.lp.Post(func() { defer wg.Done(); fn(ls) })
+	}
+	wg.Wait()
+}
+
+// mapChanged makes the node set follow the map: nodes that joined get
+// connections on every loop, the connections of nodes that left drain.
 func (s *Server) mapChanged(old, m *vbmap.Map) {
 	if m == nil {
 		return
 	}
-	nodes := m.Nodes()
-	addrs := make([]string, len(nodes))
-	for i, n := range nodes {
-		addrs[i] = n.Addr
-	}
-	s.poolsMu.Lock()
-	defer s.poolsMu.Unlock()
+	s.nodesMu.Lock()
 	if s.poolsShut {
+		s.nodesMu.Unlock()
 		return
 	}
-	s.pools.update(addrs)
+	next := make(map[string]*upstream.Node, len(m.Nodes()))
+	order := make([]string, 0, len(m.Nodes()))
+	list := make([]*upstream.Node, 0, len(m.Nodes()))
+	for _, n := range m.Nodes() {
+		if n.Addr == "" || next[n.Addr] != nil {
+			continue
+		}
+		node := s.nodes[n.Addr]
+		if node == nil {
+			node = upstream.NewNode(n.Addr, s.upOpts)
+		}
+		next[n.Addr] = node
+		order = append(order, n.Addr)
+		list = append(list, node)
+	}
+	for addr, node := range s.nodes {
+		if next[addr] != node {
+			s.retire(node)
+		}
+	}
+	s.nodes, s.order = next, order
+	s.nodesMu.Unlock()
+	s.onEveryLoop(func(ls *loopState) { ls.updateNodes(list) })
 	if old != nil {
-		s.log.Debug("vBucket map changed", "rev", m.Revision().String(), "nodes", len(nodes), "origin", m.Origin())
+		s.log.Debug("vBucket map changed", "rev", m.Revision().String(), "nodes", len(order), "origin", m.Origin())
 	}
 }
 
-// Serve accepts client connections on ln until Shutdown (then it returns
-// ErrServerClosed) or an accept error that is not temporary. With
-// Options.ProxyProtocol, ln is wrapped to accept PROXY v1 headers. Serve
-// may be called for several listeners at once.
-func (s *Server) Serve(ln net.Listener) error {
-	if s.o.ProxyProtocol {
-		ln = &proxyproto.Listener{Listener: ln, ProxyHeaderTimeout: s.o.ProxyHeaderTimeout}
+// retire marks a node that left: it closes once its last connection has.
+// s.nodesMu is held.
+func (s *Server) retire(node *upstream.Node) {
+	s.retired[node] = true
+	if s.refs[node] == 0 {
+		s.closeNode(node)
 	}
+}
+
+func (s *Server) closeNode(node *upstream.Node) {
+	delete(s.retired, node)
+	delete(s.refs, node)
+	s.nodeClose.Go(node.Close)
+}
+
+// connOpened and connClosed count a node's connections across loops.
+func (s *Server) connOpened(node *upstream.Node) {
+	s.conns.Add(1)
+	s.nodesMu.Lock()
+	s.refs[node]++
+	s.nodesMu.Unlock()
+}
+
+func (s *Server) connClosed(node *upstream.Node) {
+	s.nodesMu.Lock()
+	s.refs[node]--
+	if s.refs[node] <= 0 && s.retired[node] {
+		s.closeNode(node)
+	}
+	s.nodesMu.Unlock()
+	s.conns.Done()
+}
+
+// connsPerNode is the number of connections each node gets when all are
+// up: Options.PoolSize sets on each loop.
+func (s *Server) connsPerNode() int { return len(s.loops) * s.o.PoolSize }
+
+// Serve accepts client connections on ln until Shutdown (then it returns
+// ErrServerClosed) or an accept error that is not temporary. Each accepted
+// connection joins one of the event loops (after its PROXY header, with
+// Options.ProxyProtocol). Serve may be called for several listeners at once.
+func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
 	if s.closing.Load() {
 		s.mu.Unlock()
@@ -141,14 +230,16 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.listeners[ln] = struct{}{}
 	s.serving++
+	s.admitting.Add(1)
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
 		delete(s.listeners, ln)
 		s.serving--
 		s.mu.Unlock()
+		s.admitting.Done()
 	}()
-	s.log.Info("serving", "addr", ln.Addr().String(), "bucket", s.o.Bucket)
+	s.log.Info("serving", "addr", ln.Addr().String(), "bucket", s.o.Bucket, "loops", len(s.loops))
 
 	var delay time.Duration
 	for {
@@ -159,6 +250,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
+				// EMFILE and the like: back off, do not spin.
 				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
 				s.log.Warn("accept failed; retrying", "err", err, "delay", delay)
 				select {
@@ -180,31 +272,31 @@ func isTemporary(err error) bool {
 	return errors.As(err, &t) && t.Temporary()
 }
 
-// accept starts a session for c, or refuses it when MaxConns is reached or
-// the server is shutting down.
+// accept admits c, or refuses it when MaxConns is reached or the server is
+// shutting down.
 func (s *Server) accept(c net.Conn) {
-	n := s.conns.Add(1)
+	n := s.connsOpen.Add(1)
 	if max := s.o.MaxConns; max > 0 && n > int64(max) {
-		s.conns.Add(-1)
+		s.connsOpen.Add(-1)
 		s.refuse(c, "max_connections reached")
 		return
 	}
-	sess := newSession(s, c)
-	s.mu.Lock()
 	if s.closing.Load() {
-		s.mu.Unlock()
-		s.conns.Add(-1)
+		s.connsOpen.Add(-1)
 		s.refuse(c, "shutting down")
 		return
 	}
-	s.sessions[sess] = struct{}{}
-	sess.pools = s.pools.set(s.nextID)
-	s.nextID++
-	s.wg.Add(1)
-	s.mu.Unlock()
 	s.connsTotal.Add(1)
 	s.obs.ClientConn(ConnAccepted)
-	go sess.run()
+	if s.o.ProxyProtocol {
+		s.admitting.Add(1)
+		go func() {
+			defer s.admitting.Done()
+			s.admitProxied(c)
+		}()
+		return
+	}
+	s.handoff(c, c.RemoteAddr().String(), c.LocalAddr().String(), nil)
 }
 
 func (s *Server) refuse(c net.Conn, why string) {
@@ -214,33 +306,58 @@ func (s *Server) refuse(c net.Conn, why string) {
 	s.log.Debug("client connection refused", "reason", why)
 }
 
-// sessionStarted records the session's addresses once it knows them (after
-// the PROXY header).
-func (s *Server) sessionStarted(sess *session, remote, local string) {
-	s.mu.Lock()
-	sess.remote, sess.local = remote, local
-	s.mu.Unlock()
+// handoff gives an admitted connection to the next loop. pre holds bytes
+// already read from it.
+func (s *Server) handoff(c net.Conn, remote, local string, pre []byte) {
+	fd, _, err := eventloop.Detach(c)
+	if err != nil {
+		s.log.Warn("client connection not handed to a loop", "remote", remote, "err", err)
+		s.connEnded()
+		return
+	}
+	ls := s.loops[int(s.next.Add(1))%len(s.loops)]
+	s.wg.Add(1)
+	ls.lp.Post(func() { ls.startSession(fd, remote, local, pre) })
 }
 
-// sessionDone unregisters an ended session and keeps its counters.
+// startSession runs on the loop: the session is registered and starts.
+func (ls *loopState) startSession(fd int, remote, local string, pre []byte) {
+	s := newSession(ls, fd, remote, local)
+	ls.sessions[s] = struct{}{}
+	srv := ls.srv
+	srv.mu.Lock()
+	srv.sessions[s] = struct{}{}
+	srv.mu.Unlock()
+	if srv.closing.Load() {
+		s.readDone = true
+	}
+	s.start(pre)
+	if srv.closing.Load() {
+		s.maybeClose()
+	}
+}
+
+// connEnded accounts for a client connection that ended.
+func (s *Server) connEnded() {
+	s.connsOpen.Add(-1)
+	s.obs.ClientConn(ConnClosed)
+}
+
+// sessionDone unregisters an ended session.
 func (s *Server) sessionDone(sess *session) {
-	s.mu.Lock() // with Stats: a session is counted either live or ended
-	sess.c.merge(&s.ended)
-	s.endedIn.Add(sess.cc.in.Load())
-	s.endedOut.Add(sess.cc.out.Load())
+	s.mu.Lock()
 	delete(s.sessions, sess)
 	s.mu.Unlock()
-	s.conns.Add(-1)
-	s.obs.ClientConn(ConnClosed)
+	s.connEnded()
 	s.wg.Done()
 }
 
 // Shutdown stops accepting, lets every session finish the requests it has
 // already read (their replies are written), then closes client and upstream
-// connections. When ctx ends first, the remaining client connections are
-// closed at once and ctx's error is returned; requests still in flight
-// upstream then end in the background within OperationTimeout (the pools
-// drain them), and their sessions with them.
+// connections and stops the loops. When ctx ends first, the remaining
+// client connections are closed at once and ctx's error is returned;
+// requests still in flight upstream then end in the background within
+// OperationTimeout (the connections drain them), and the loops stop after.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	first := !s.closing.Swap(true)
@@ -250,15 +367,19 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for ln := range s.listeners {
 		_ = ln.Close()
 	}
-	sessions := make([]*session, 0, len(s.sessions))
-	for sess := range s.sessions {
-		sessions = append(sessions, sess)
-	}
 	s.mu.Unlock()
-	for _, sess := range sessions {
-		sess.cc.stop() // the reader ends; the writer drains what was read
+	if !first {
+		s.loopWG.Wait()
+		return nil
 	}
-
+	// Every connection already accepted reaches its loop before the loops
+	// are told to stop reading.
+	s.admitting.Wait()
+	s.onEveryLoop(func(ls *loopState) {
+		for sess := range ls.sessions {
+			sess.stop()
+		}
+	})
 	drained := make(chan struct{})
 	go func() {
 		s.wg.Wait()
@@ -267,32 +388,44 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	select {
 	case <-drained:
 	case <-ctx.Done():
-		// Out of time: close every client connection now. Requests still in
-		// flight upstream end within their operation timeout, when the pools
-		// (closed in the background) have drained; their sessions end then.
-		s.mu.Lock()
-		for sess := range s.sessions {
-			_ = sess.cc.Close()
-		}
-		s.mu.Unlock()
-		go s.closePools()
+		// Out of time: close every client connection now; requests still in
+		// flight upstream end within their operation timeout.
+		s.onEveryLoop(func(ls *loopState) {
+			for sess := range ls.sessions {
+				sess.close()
+			}
+		})
 		s.log.Warn("shutdown deadline passed; client connections closed, upstream draining in the background")
+		go s.closePools()
 		return ctx.Err()
 	}
 	s.closePools()
-	if first {
-		s.log.Info("proxy stopped", "bucket", s.o.Bucket)
-	}
+	s.log.Info("proxy stopped", "bucket", s.o.Bucket)
 	return nil
 }
 
-// closePools closes the upstream pools (once): requests still in flight
-// finish or time out, and map changes are ignored from then on.
+// closePools drains and closes every upstream connection, closes the nodes,
+// and stops the loops.
 func (s *Server) closePools() {
-	s.poolsMu.Lock()
+	s.nodesMu.Lock()
 	s.poolsShut = true
-	s.pools.close()
-	s.poolsMu.Unlock()
+	for _, node := range s.nodes {
+		s.retired[node] = true
+	}
+	s.nodesMu.Unlock()
+	s.onEveryLoop(func(ls *loopState) { ls.closeConns() })
+	s.conns.Wait()
+	s.nodesMu.Lock()
+	for node := range s.retired {
+		if s.refs[node] <= 0 {
+			s.closeNode(node)
+		}
+	}
+	s.nodes = map[string]*upstream.Node{}
+	s.order = nil
+	s.nodesMu.Unlock()
+	s.nodeClose.Wait() // the dial goroutines have posted what they had
+	s.stopLoops()
 }
 
 // Ready reports whether the server is serving at least one listener and a
@@ -306,16 +439,30 @@ func (s *Server) Ready() bool {
 	return s.serving > 0
 }
 
-// NodeStatus is the state of the upstream pool of one node.
+// NodeStatus is the state of the upstream connections to one node.
 type NodeStatus struct {
-	Addr  string
-	State string // "connecting", "up", "down"
-	Conns int    // connections up
+	Addr   string
+	State  string // "connecting", "up", "down"
+	Conns  int    // connections up (across loops and sets)
+	Reason string // why the node is down (the last connection error), "" when up
 }
 
-// Nodes returns the state of every upstream pool, one per node of the map.
+// Nodes returns the state of every node of the current map, in map order.
 func (s *Server) Nodes() []NodeStatus {
-	return s.pools.nodes()
+	s.nodesMu.Lock()
+	defer s.nodesMu.Unlock()
+	out := make([]NodeStatus, 0, len(s.order))
+	for _, addr := range s.order {
+		n := s.nodes[addr]
+		st := NodeStatus{Addr: addr, State: n.State().String(), Conns: n.Conns()}
+		if n.State() != upstream.StateUp {
+			if err := n.LastError(); err != nil {
+				st.Reason = err.Error()
+			}
+		}
+		out = append(out, st)
+	}
+	return out
 }
 
 // ClientStatus describes one client connection.
@@ -332,9 +479,7 @@ func (s *Server) Clients() []ClientStatus {
 	defer s.mu.Unlock()
 	out := make([]ClientStatus, 0, len(s.sessions))
 	for sess := range s.sessions {
-		if sess.remote != "" {
-			out = append(out, ClientStatus{Remote: sess.remote, Local: sess.local, Since: sess.since, Authed: sess.authedNow.Load()})
-		}
+		out = append(out, ClientStatus{Remote: sess.remote, Local: sess.local, Since: sess.since, Authed: sess.authedNow.Load()})
 	}
 	return out
 }
@@ -345,21 +490,15 @@ func (s *Server) Stats() Stats {
 		Bucket:       s.o.Bucket,
 		Uptime:       time.Since(s.started),
 		Version:      s.o.Version,
-		ConnsCurrent: s.conns.Load(),
+		ConnsCurrent: s.connsOpen.Load(),
 		ConnsTotal:   s.connsTotal.Load(),
 		ConnsRefused: s.connsRefused.Load(),
 		AuthFailures: s.authFailures.Load(),
 		NMVBRetries:  s.nmvbRetries.Load(),
 	}
-	s.mu.Lock()
-	st.BytesIn, st.BytesOut = s.endedIn.Load(), s.endedOut.Load()
-	s.ended.addTo(&st)
-	for sess := range s.sessions {
-		sess.c.addTo(&st)
-		st.BytesIn += sess.cc.in.Load()
-		st.BytesOut += sess.cc.out.Load()
+	for _, ls := range s.loops {
+		ls.c.addTo(&st)
 	}
-	s.mu.Unlock()
 	if m := s.o.Map.Current(); m != nil {
 		st.MapRevision = m.Revision().String()
 		st.Nodes = len(m.Nodes())

@@ -2,74 +2,81 @@ package proxy
 
 import (
 	"errors"
-	"sync/atomic"
-	"time"
 
 	"github.com/vbproxy/vbproxy/memcached"
+	"github.com/vbproxy/vbproxy/proxy/eventloop"
 	"github.com/vbproxy/vbproxy/proxy/upstream"
 	"github.com/vbproxy/vbproxy/vbmap"
 )
 
-// Slot states. A slot is free, then pending (filled by the reader, waiting for
-// its outcome), then done (its outcome is ready for the writer), then free.
+// Slot states. A slot is free, then pending (filled, waiting for its
+// outcome), then done (its reply is ready to write), then free.
 const (
-	slotFree uint32 = iota
+	slotFree uint8 = iota
 	slotPending
 	slotDone
 )
 
 // How the writer turns a done slot into reply bytes.
 const (
-	outResp  uint8 = iota // the upstream reply in req.RespBuf, header patched
-	outLocal              // pre-built reply bytes in out
+	outLocal uint8 = iota // reply bytes in local (made by the proxy, or a copied node reply)
 	outError              // an error reply built from status and msg
 )
 
-// slot is one request of a session, from the moment it is read until its
-// reply is written. Slots are pre-allocated per session and reused: each
-// holds the client's packet, the forwarded request (whose response buffer the
-// upstream pool reuses) and room for a local reply, so steady state allocates
-// nothing.
+// What a parked slot does when its backoff timer fires.
+const (
+	nextResend uint8 = iota // route on the current map and send
+	nextNMVB                // after a NOT_MY_VBUCKET backoff: forget the forward owner, resend
+)
+
+// slot is one request of a session, from the moment it is parsed until its
+// reply is written. Slots belong to their session (and so to its loop);
+// they are allocated the first time the ring needs them and reused: each
+// holds the client's packet, the forwarded request and room for a reply,
+// so steady state allocates nothing.
 type slot struct {
 	sess  *session
-	pkt   memcached.Packet // the client's request, as read (patched in place before forwarding)
+	pkt   memcached.Packet // the client's request (patched in place before forwarding)
 	req   upstream.Request // the forwarded request; req.Done is the slot
-	state atomic.Uint32
+	state uint8
 
-	// Set by the reader when it fills the slot.
 	op     memcached.Opcode // the client's opcode (the quiet one if it sent one)
 	opaque uint32           // the client's opaque
-	start  time.Time        // when the request was read
-	read   uint64           // the client read that completed it (clientConn.reads)
+	start  int64            // loop time the request was parsed
+	batch  uint64           // the client read it came in (session.batch)
+	seq    uint64           // position in the session's request order
 
-	// Routing and retry state, owned by whoever holds the request (the reader
-	// until the first Send, then the completion path).
-	deadline   time.Time
+	// Routing and retry state.
+	deadline   int64
 	vb         uint16
-	ordVB      uint16     // vBucket for per-session ordering (the first routing's)
-	seq        uint64     // position in the session's request order
-	park       uint8      // why the slot is parked (order.go)
-	graceTries int        // backoff steps spent waiting for a down node's vBucket to move
-	replica    bool       // GET_REPLICA: route to the first replica
-	sentMap    *vbmap.Map // the map the last send was routed on
-	sentAddr   string     // the node the last send went to
-	fwdTried   bool       // the forward owner was tried since the last backoff
-	backoff    time.Duration
+	ordVB      uint16 // vBucket for per-session ordering (the first routing's)
+	park       uint8  // why the slot is parked (order.go)
+	next       uint8  // what the backoff timer does
+	graceTries int
+	retries    int
+	replica    bool
+	sentMap    *vbmap.Map
+	sentAddr   string
+	refused    string // the node that answered NOT_MY_VBUCKET
+	fwdTried   bool
+	backoff    int64
+	timer      eventloop.Timer
 
-	// Outcome, set before state becomes slotDone.
+	// Outcome.
+	byNode bool // the reply came from a node
 	out    uint8
 	status memcached.Status
 	msg    string
-	local  []byte // outLocal reply bytes, reused
+	local  []byte
 
-	// FLUSH fan-out.
 	bc *broadcast
 }
 
-// Complete implements upstream.Completer. It runs on an upstream pool
-// goroutine and must not block: NOT_MY_VBUCKET replies (and idempotent
-// requests whose connection was lost) are parked for a pump goroutine to
-// resend; everything else completes the slot.
+// Complete implements upstream.Completer; it runs on the loop.
+// NOT_MY_VBUCKET replies (and idempotent requests whose connection was lost)
+// are parked to be sent again; everything else completes the slot. A reply
+// for the slot next in line is written straight from the connection's read
+// buffer; any other is copied into the slot.
 func (sl *slot) Complete(r *upstream.Request) {
 	s := sl.sess
 	if r.Err != nil {
@@ -81,12 +88,36 @@ func (sl *slot) Complete(r *upstream.Request) {
 		return
 	}
 	if r.Resp.Status == memcached.StatusNotMyVBucket {
+		sl.refused = r.Node
+		if body := nmvbBody(r.RespBuf, &r.Resp); len(body) > 0 {
+			s.srv.offer(body, r.Node)
+		}
 		s.requeue(sl, parkNMVB)
 		return
 	}
 	s.settle(sl)
-	sl.out = outResp
 	sl.status = r.Resp.Status
+	sl.out = outLocal
+	pkt := r.RespBuf
+	if n := memcached.HeaderLen + int(r.Resp.BodyLen); n > len(pkt) {
+		sl.fail(memcached.StatusEINTERNAL, "Internal error: truncated node reply")
+		return
+	}
+	sl.byNode = true
+	memcached.SetOpcode(pkt, sl.op)
+	memcached.SetOpaque(pkt, sl.opaque)
+	if sl.status == memcached.StatusSuccess && sl.op.Loud() == memcached.OpDelete {
+		// Couchbase answers DELETE with the deletion's CAS; memcached,
+		// which our clients expect, with 0.
+		memcached.SetCAS(pkt, 0)
+	}
+	if sl.seq == s.tail && !s.closed {
+		sl.state = slotDone
+		s.emit(sl, pkt)
+		s.advance()
+		return
+	}
+	sl.local = append(sl.local[:0], pkt...)
 	sl.finish()
 }
 
@@ -104,10 +135,13 @@ func (sl *slot) idempotent() bool {
 	return false
 }
 
-// finish hands the slot to the writer.
+// finish marks the slot done and writes every done slot from the head of
+// the ring.
 func (sl *slot) finish() {
-	sl.state.Store(slotDone)
-	sl.sess.wakeWriter()
+	sl.state = slotDone
+	if sl.seq == sl.sess.tail {
+		sl.sess.drain()
+	}
 }
 
 // fail completes the slot with an error reply made by the proxy.
@@ -127,11 +161,15 @@ func (sl *slot) answer(status memcached.Status) {
 
 // reset prepares a written slot for reuse, keeping its buffers.
 func (sl *slot) reset() {
+	sl.state = slotFree
+	sl.byNode = false
 	sl.sentMap = nil
 	sl.sentAddr = ""
+	sl.refused = ""
 	sl.fwdTried = false
 	sl.backoff = 0
 	sl.graceTries = 0
+	sl.retries = 0
 	sl.msg = ""
 	sl.local = sl.local[:0]
 	sl.req.Err = nil
@@ -139,11 +177,52 @@ func (sl *slot) reset() {
 	if cap(sl.local) > retainLocal {
 		sl.local = nil
 	}
-	if cap(sl.req.RespBuf) > retainLocal {
-		sl.req.RespBuf = nil
-	}
 }
 
 // retainLocal is the largest reply buffer a slot keeps between requests, so
 // that one large value does not pin memory on an idle connection.
-const retainLocal = 64 << 10
+const retainLocal = 4 << 10
+
+// acquire returns the next free slot of the ring, growing the ring up to
+// the pipeline depth; nil when the session has depth requests issued.
+func (s *session) acquire() *slot {
+	if s.head-s.tail == uint64(len(s.slots)) {
+		if len(s.slots) >= s.depth {
+			return nil
+		}
+		s.growRing()
+	}
+	i := s.head & s.mask
+	sl := s.slots[i]
+	if sl == nil {
+		sl = &slot{sess: s}
+		sl.req.Done = sl
+		sl.timer.Init(sl.wake)
+		s.slots[i] = sl
+	}
+	return sl
+}
+
+// growRing doubles the full ring (it starts small: most clients have one
+// request in flight), keeping the issued slots at their sequence positions.
+func (s *session) growRing() {
+	n := max(2*len(s.slots), 4)
+	grown := make([]*slot, n)
+	mask := uint64(n - 1)
+	for seq := s.tail; seq != s.head; seq++ {
+		grown[seq&mask] = s.slots[seq&s.mask]
+	}
+	s.slots, s.mask = grown, mask
+}
+
+// begin records the request's identity in the slot: from here on the slot
+// must be completed exactly once.
+func (s *session) begin(sl *slot, h *memcached.Header) {
+	sl.op = h.Opcode
+	sl.opaque = h.Opaque
+	sl.seq = s.head
+	sl.start = s.ls.lp.Now()
+	sl.batch = s.batch
+	sl.state = slotPending
+	s.head++
+}

@@ -41,18 +41,19 @@ type Stats struct {
 	Nodes       int    // nodes in the current map
 }
 
-// counters are one session's request counters. Only the session's writer
-// adds to them; Stats reads them concurrently.
+// counters are one loop's request counters. Only the loop's thread adds to
+// them; Stats reads them concurrently.
 type counters struct {
 	requests, cmdGet, getHits, getMisses, cmdSet, cmdDelete, cmdArith, cmdTouch, cmdFlush,
-	local, tempFails atomic.Uint64
+	local, tempFails, bytesIn, bytesOut atomic.Uint64
 }
 
-// count accounts for one request outcome.
-func (c *counters) count(op memcached.Opcode, status memcached.Status, out uint8) {
+// count accounts for one request outcome; byProxy says the proxy made the
+// reply (it did not come from a node).
+func (c *counters) count(op memcached.Opcode, status memcached.Status, byProxy bool) {
 	c.requests.Add(1)
-	if out != outResp {
-		if status == memcached.StatusETMPFAIL && out == outError {
+	if byProxy {
+		if status == memcached.StatusETMPFAIL {
 			c.tempFails.Add(1)
 		}
 		if op.Info().Route != memcached.RouteKey && op.Info().Route != memcached.RouteReplica {
@@ -94,21 +95,8 @@ func (c *counters) addTo(st *Stats) {
 	st.CmdFlush += c.cmdFlush.Load()
 	st.Local += c.local.Load()
 	st.TempFails += c.tempFails.Load()
-}
-
-// merge adds c's counters into the server's totals of closed sessions.
-func (c *counters) merge(into *counters) {
-	into.requests.Add(c.requests.Load())
-	into.cmdGet.Add(c.cmdGet.Load())
-	into.getHits.Add(c.getHits.Load())
-	into.getMisses.Add(c.getMisses.Load())
-	into.cmdSet.Add(c.cmdSet.Load())
-	into.cmdDelete.Add(c.cmdDelete.Load())
-	into.cmdArith.Add(c.cmdArith.Load())
-	into.cmdTouch.Add(c.cmdTouch.Load())
-	into.cmdFlush.Add(c.cmdFlush.Load())
-	into.local.Add(c.local.Load())
-	into.tempFails.Add(c.tempFails.Load())
+	st.BytesIn += c.bytesIn.Load()
+	st.BytesOut += c.bytesOut.Load()
 }
 
 // stat answers STAT. The default group ("" or "proxy") lists the proxy's

@@ -1,76 +1,68 @@
 // Package upstream keeps vbproxy's connections to the cluster's KV nodes
-// (Couchbase data nodes, or plain memcached servers): per node, a small pool
-// of long-lived connections, each pipelined and shared by every client
-// session. It is used only by package proxy.
+// (Couchbase data nodes, or plain memcached servers). It is used only by
+// package proxy.
 //
 // # API
 //
-// A session fills a Request (the packet, a Completer, optionally a deadline)
-// and calls Pool.Send, which never blocks: it picks one of the pool's up
-// connections (the least loaded; round-robin among equals), appends the
-// request to that connection's bounded queue and returns. A full queue fails
-// at once with ErrQueueFull; a pool with no connection up fails at once with
-// ErrNodeDown. When Send returns nil, Done.Complete is called exactly once,
-// from a pool goroutine, with the response in Resp/RespBuf or an error in Err
-// (ErrTimeout, ErrConnClosed). Pools holds one Pool per node address and
-// follows the map's node list through Update.
+// A Node is the shared state of one node address: options, dialer, SASL
+// caches and the node's aggregate state (Up while any of its connections
+// is, Down once none is after a failure, Connecting before). A Conn is one
+// connection to a node, owned by one event loop (proxy/eventloop): every
+// loop has its own connections to every node, so a request never leaves
+// its loop. Conn's methods run only on that loop's thread.
+//
+// A session fills a Request (the packet, a Completer, optionally a
+// deadline) and calls Conn.Send, which never blocks: it registers the
+// request in the connection's in-flight table, copies the packet into the
+// output buffer with the connection's own opaque, and marks the connection
+// for the loop's end-of-round flush. It fails at once with ErrQueueFull
+// (QueueSize requests pending), ErrNodeDown (the connection is down and
+// reconnecting), ErrConnecting (its first connection is not up yet: the
+// request may wait for it) or ErrClosed (draining). When Send returns nil,
+// Done.Complete is called exactly once, later, on the loop, with the
+// response in Resp and RespBuf (a slice of the connection's read buffer,
+// valid during the call) or an error in Err (ErrTimeout, ErrConnClosed,
+// ErrProtocol).
 //
 // # One connection
 //
-// Each connection has a writer goroutine, a reader goroutine and a
-// supervisor, and no lock is ever held across I/O:
+//   - Output: everything Sent in a loop round leaves in one write at the
+//     end of the round (eventloop.StageUpstream). A write that returns
+//     EAGAIN keeps the rest and resumes on the socket's Out edge.
+//   - Input: the socket is read until EAGAIN into a 64 KiB buffer (grown
+//     for a larger response, then dropped); each whole response is matched
+//     by opaque and completed in arrival order. An opaque is a table index
+//     plus a generation, so lookup is one array load and a late response
+//     (to a request that already timed out) matches nothing and is
+//     discarded: no request completes twice.
 //
-//   - The writer drains what is queued, writes once, and flushes once. It
-//     takes the whole queue in one swap, registers every request in the
-//     in-flight table, and copies the packets into a 64 KiB bufio.Writer,
-//     writing the pool's opaque on the wire in place of the session's
-//     (Request.Packet itself is never modified, so a session can resend the
-//     same Request to another pool after a NOT_MY_VBUCKET). It flushes when
-//     it finds the queue empty, so requests that arrive while a write is in
-//     progress leave together in the next one; before that flush it yields
-//     once (runtime.Gosched), so that sessions made runnable by the same
-//     network poll queue their requests into the same write.
-//   - The reader reads each response (memcached.Reader, 64 KiB buffer),
-//     finds its request by opaque, copies the response into Request.RespBuf
-//     (grown only when too small), restores the session's opaque in Resp and
-//     RespBuf, and completes the request.
-//   - The in-flight table is sized once from QueueSize. An opaque is a slot
-//     index plus a generation, so lookup is one array load, responses may come
-//     in any order, and a late response (to a request that already timed
-//     out) matches nothing and is discarded: no request completes twice.
-//
-// In steady state Send → write → read → Complete allocates nothing (see the
-// benchmarks).
+// In steady state Send → write → read → Complete allocates nothing.
 //
 // # Timeouts and failure
 //
 // Every request has a deadline: Request.Deadline, or Send's time plus
-// OperationTimeout. A ticker per connection (OperationTimeout/10, at least
-// 5ms; not a timer per request) fails expired requests with ErrTimeout, so a
-// request fails between its deadline and one tick later; requests that
-// expire while still queued are failed without being sent. The same tick
-// detects a hung server: if the connection owes responses and no byte has
-// arrived for OperationTimeout, it is closed and everything on it fails with
-// ErrTimeout. A connection that breaks (EOF, reset, protocol error) fails
-// what it carried with ErrConnClosed at once.
+// OperationTimeout. A loop timer per connection, armed while it has
+// requests (every OperationTimeout/10, at least 5ms), fails expired
+// requests with ErrTimeout and detects a hung server: one that owes
+// responses and has sent no byte for OperationTimeout is closed and
+// everything on it fails with ErrTimeout. A connection that breaks (EOF,
+// reset, protocol error) fails what it carried with ErrConnClosed at once.
 //
 // A lost connection reconnects after a capped, jittered exponential backoff
-// (MinBackoff doubling up to MaxBackoff, each delay drawn from [d/2, d]); the
-// backoff restarts from MinBackoff once a connection has stayed up for
-// MaxBackoff. While none of its connections is up the pool is Down and Send
-// fails fast with ErrNodeDown.
+// (MinBackoff doubling up to MaxBackoff, each delay drawn from [d/2, d]),
+// restarting from MinBackoff once a connection has stayed up for
+// MaxBackoff. Dialing and the bootstrap below run on a goroutine with
+// ordinary blocking I/O; the ready socket is then handed to the loop
+// (eventloop.Detach), so the loop never blocks on a slow node.
 //
-// A pool starts Connecting, is Up while at least one connection is up, and
-// Down when none is after a failure. OnState reports each transition, the
-// log gets one line per transition and one per change of connection error
-// (a node refusing the same way on every retry logs once), and OnError counts
-// every error by kind. Nothing is logged per request above debug level.
+// Node's OnState reports each transition, the log gets one line per
+// transition and one per change of connection error (a node refusing the
+// same way on every retry logs once), and OnError counts every error by
+// kind. Nothing is logged per request above debug level.
 //
-// Close stops accepting, lets the requests already sent finish for up to
-// OperationTimeout, then closes the connections (failing what is left with
-// ErrConnClosed) and waits for every goroutine. Pools.Update opens pools for
-// new addresses before it returns, keeps surviving pools untouched, and
-// closes removed pools in the background after they left the set.
+// Drain stops taking requests, lets those in flight finish for up to
+// OperationTimeout, then closes (a node that left the map); Close closes
+// at once.
 //
 // # Bootstrap
 //
@@ -86,8 +78,8 @@
 // SCRAM-SHA512, SCRAM-SHA256, SCRAM-SHA1, PLAIN; SCRAM uses
 // github.com/xdg-go/scram and verifies the server's final signature. A
 // refusal (AUTH_ERROR, EACCESS, or KEY_ENOENT for an unknown bucket) is an
-// ErrAuth naming the node and the step; the pool goes Down and retries with
-// backoff.
+// ErrAuth naming the node and the step; the connection goes down and
+// retries with backoff.
 //
 // Without credentials (Options.User empty) the node may be a plain memcached
 // server. memcached 1.6 answers an unknown command that carries a body and
@@ -103,7 +95,6 @@
 // # Contract notes
 //
 // Every forwarded request must get exactly one response: quiet opcodes are
-// refused (ErrBadRequest; the session sends their loud twins) and multi-packet
-// replies (STAT) are not supported. Complete must not block: it runs on the
-// connection's reader or supervisor goroutine.
+// refused (ErrBadRequest; the session sends their loud twins) and
+// multi-packet replies (STAT) are not supported.
 package upstream

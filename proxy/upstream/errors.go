@@ -31,3 +31,7 @@ var (
 	// what was asked; the connection is closed and reopened.
 	ErrProtocol = errors.New("upstream: protocol error")
 )
+
+// ErrConnecting is Send's answer while the connection's first attempt is in
+// progress: the node is not known to be down; the request may wait for it.
+var ErrConnecting = errors.New("upstream: connection not up yet")

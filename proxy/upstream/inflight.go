@@ -15,8 +15,8 @@ import "math/bits"
 // Occupied slots are also linked in send order, so the timeout scan visits
 // only the requests in flight.
 //
-// inflight is not safe for concurrent use; the connection guards it with a
-// mutex.
+// inflight is not safe for concurrent use: it belongs to its connection's
+// event loop.
 type inflight struct {
 	slots    []slot
 	idxBits  uint
@@ -36,7 +36,6 @@ type slot struct {
 	gen      uint32
 	prev     int32
 	next     int32
-	writing  bool // the writer may still be copying r.Packet
 }
 
 func newInflight(size int) *inflight {
@@ -63,7 +62,7 @@ func (t *inflight) Len() int { return t.n }
 
 // add stores r with its deadline and returns its wire opaque. ok is false when
 // the table is full (callers bound pending requests so that it never is).
-func (t *inflight) add(r *Request, deadline int64, writing bool) (opaque uint32, ok bool) {
+func (t *inflight) add(r *Request, deadline int64) (opaque uint32, ok bool) {
 	if t.freeLen == 0 {
 		return 0, false
 	}
@@ -75,7 +74,6 @@ func (t *inflight) add(r *Request, deadline int64, writing bool) (opaque uint32,
 	s.r = r
 	s.deadline = deadline
 	s.opaque = s.gen<<t.idxBits | uint32(i)
-	s.writing = writing
 	s.next = -1
 	s.prev = t.tail
 	if t.tail >= 0 {
@@ -101,15 +99,6 @@ func (t *inflight) take(opaque uint32) *Request {
 	return r
 }
 
-// written clears the writing mark of the slot holding opaque, if the request
-// is still in flight.
-func (t *inflight) written(opaque uint32) {
-	s := &t.slots[opaque&t.idxMask]
-	if s.r != nil && s.opaque == opaque {
-		s.writing = false
-	}
-}
-
 func (t *inflight) remove(i int32) {
 	s := &t.slots[i]
 	if s.prev >= 0 {
@@ -123,20 +112,19 @@ func (t *inflight) remove(i int32) {
 		t.tail = s.prev
 	}
 	s.r = nil
-	s.writing = false
 	tailPos := (t.freeHead + t.freeLen) & int(t.idxMask)
 	t.free[tailPos] = i
 	t.freeLen++
 	t.n--
 }
 
-// expire removes the requests whose deadline is at or before now and that the
-// writer has finished copying, appending them to dst.
+// expire removes the requests whose deadline is at or before now, appending
+// them to dst.
 func (t *inflight) expire(now int64, dst []*Request) []*Request {
 	for i := t.head; i >= 0; {
 		s := &t.slots[i]
 		next := s.next
-		if !s.writing && s.deadline <= now {
+		if s.deadline <= now {
 			dst = append(dst, s.r)
 			t.remove(i)
 		}

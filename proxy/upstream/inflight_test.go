@@ -12,11 +12,11 @@ func TestInflightAddTake(t *testing.T) {
 	for i := range reqs {
 		reqs[i] = &Request{}
 		var ok bool
-		if ops[i], ok = tab.add(reqs[i], int64(i), false); !ok {
+		if ops[i], ok = tab.add(reqs[i], int64(i)); !ok {
 			t.Fatalf("add %d: table full", i)
 		}
 	}
-	if _, ok := tab.add(&Request{}, 0, false); ok {
+	if _, ok := tab.add(&Request{}, 0); ok {
 		t.Fatal("add to a full table succeeded")
 	}
 	seen := map[uint32]bool{}
@@ -45,9 +45,9 @@ func TestInflightAddTake(t *testing.T) {
 func TestInflightStaleOpaque(t *testing.T) {
 	tab := newInflight(1)
 	r1, r2 := &Request{}, &Request{}
-	op1, _ := tab.add(r1, 0, false)
+	op1, _ := tab.add(r1, 0)
 	tab.take(op1)
-	op2, _ := tab.add(r2, 0, false)
+	op2, _ := tab.add(r2, 0)
 	if op1 == op2 {
 		t.Fatalf("reused slot got the same opaque %#x", op1)
 	}
@@ -63,22 +63,18 @@ func TestInflightExpire(t *testing.T) {
 	tab := newInflight(8)
 	var reqs []*Request
 	deadlines := []int64{10, 50, 5, 30, 70}
-	var ops []uint32
-	for i, d := range deadlines {
+	for _, d := range deadlines {
 		r := &Request{}
 		reqs = append(reqs, r)
-		op, _ := tab.add(r, d, i == 2) // the third is still being written
-		ops = append(ops, op)
+		tab.add(r, d)
 	}
 	got := tab.expire(30, nil)
-	want := []*Request{reqs[0], reqs[3]} // deadline <= 30 and written, in send order
-	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+	want := []*Request{reqs[0], reqs[2], reqs[3]} // deadline <= 30, in send order
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
 		t.Fatalf("expire(30) = %v, want %v", got, want)
 	}
-	tab.written(ops[2])
-	got = tab.expire(30, nil)
-	if len(got) != 1 || got[0] != reqs[2] {
-		t.Fatalf("expire(30) after written = %v, want [reqs[2]]", got)
+	if got = tab.expire(30, nil); len(got) != 0 {
+		t.Fatalf("expire(30) again = %v, want none", got)
 	}
 	got = tab.drain(nil)
 	if len(got) != 2 || got[0] != reqs[1] || got[1] != reqs[4] {
@@ -96,7 +92,7 @@ func TestInflightGenerations(t *testing.T) {
 	prev := map[uint32]bool{}
 	r := &Request{}
 	for i := range 10000 {
-		op, ok := tab.add(r, 0, false)
+		op, ok := tab.add(r, 0)
 		if !ok {
 			t.Fatalf("add %d failed", i)
 		}
@@ -120,7 +116,7 @@ func FuzzInflight(f *testing.F) {
 			switch b % 4 {
 			case 0, 1:
 				r := &Request{}
-				op, ok := tab.add(r, int64(b), false)
+				op, ok := tab.add(r, int64(b))
 				if ok != (len(live) < len(tab.slots)) {
 					t.Fatalf("add ok=%v with %d live of %d", ok, len(live), len(tab.slots))
 				}

@@ -8,7 +8,6 @@ import (
 
 // Defaults for the zero fields of Options.
 const (
-	DefaultPoolSize         = 2
 	DefaultQueueSize        = 4096
 	DefaultConnectTimeout   = 2 * time.Second
 	DefaultOperationTimeout = 2500 * time.Millisecond
@@ -20,10 +19,12 @@ const (
 	// it and its index must leave room for a generation in the opaque.
 	MaxQueueSize = 1 << 20
 
-	// WriteBufferSize is the bufio.Writer size of each connection: requests
-	// queued together are copied into it and leave in one write syscall.
+	// WriteBufferSize is the output buffer a connection keeps between
+	// writes (a larger one, grown for a large value, is dropped once
+	// written): requests routed in one loop round leave in one write.
 	WriteBufferSize = 64 << 10
-	// ReadBufferSize is the bufio.Reader size of each connection.
+	// ReadBufferSize is the read buffer a connection keeps (grown while a
+	// large response is read, then dropped).
 	ReadBufferSize = 64 << 10
 )
 
@@ -38,8 +39,6 @@ type Options struct {
 	// tolerates UNKNOWN_COMMAND for HELLO. Mechanisms are preferred in the
 	// order SCRAM-SHA512, SCRAM-SHA256, SCRAM-SHA1, PLAIN.
 	User, Password string
-	// PoolSize is the number of connections per node. Default 2.
-	PoolSize int
 	// QueueSize bounds the requests pending on one connection (queued plus
 	// in flight). Send fails with ErrQueueFull beyond it. Default 4096,
 	// at most MaxQueueSize.
@@ -78,9 +77,6 @@ type Options struct {
 
 // withDefaults returns o with zero fields filled in and values clamped.
 func (o Options) withDefaults() Options {
-	if o.PoolSize <= 0 {
-		o.PoolSize = DefaultPoolSize
-	}
 	if o.QueueSize <= 0 {
 		o.QueueSize = DefaultQueueSize
 	}

@@ -1,45 +1,44 @@
 package upstream
 
 import (
-	"time"
-
 	"github.com/vbproxy/vbproxy/memcached"
 )
 
 // Request is one forwarded request. The session owns it and reuses it: from a
-// Send that returns nil until Done.Complete the pool owns it, and the session
-// must not touch it.
+// Send that returns nil until Done.Complete the connection owns it, and the
+// session must not touch it.
 type Request struct {
 	// Packet is the full request packet to send (header and body), with the
-	// session's own opaque. The pool writes its own opaque on the wire but
-	// never modifies Packet, so the same Request can be sent again, to
-	// another pool, after it completes (NOT_MY_VBUCKET retry).
+	// session's own opaque. Send copies it into the connection's output,
+	// with the connection's own opaque on the wire; Packet itself is never
+	// modified and may be reused as soon as Send returns.
 	Packet []byte
-	// Deadline fails the request with ErrTimeout when it passes. Zero means
-	// Options.OperationTimeout from Send.
-	Deadline time.Time
-	// Done is called exactly once per Send that returned nil, from a pool
-	// goroutine, with no pool lock held. It must not block.
+	// Deadline (loop time, eventloop.Loop.Now's clock) fails the request
+	// with ErrTimeout when it passes. 0 means Options.OperationTimeout from
+	// Send.
+	Deadline int64
+	// Done is called exactly once per Send that returned nil, on the loop's
+	// thread. It may Send again (to any connection of the loop).
 	Done Completer
 
-	// Filled by the pool before Done.Complete.
+	// Filled by the connection before Done.Complete.
 
 	// Resp is the response header, its Opaque restored to the packet's
 	// original opaque. Valid only when Err is nil.
 	Resp memcached.Header
-	// RespBuf is the response packet (header and body, opaque restored). It
-	// is reused across sends and grown only when a response does not fit.
+	// RespBuf is the response packet (header and body, opaque restored),
+	// a slice of the connection's read buffer: valid only until Complete
+	// returns. Copy what must outlive it.
 	RespBuf []byte
 	// Err is nil on a response, whatever its status, or ErrTimeout,
-	// ErrConnClosed (possibly wrapped). Send's own errors (ErrNodeDown,
-	// ErrQueueFull, ErrClosed, ErrBadRequest) are returned, not set here.
+	// ErrConnClosed, ErrProtocol (possibly wrapped). Send's own errors are
+	// returned, not set here.
 	Err error
 	// Node is the address of the node that answered (or failed).
 	Node string
 
-	// Owned by the pool between Send and Complete.
-	opaque   uint32 // the packet's original opaque
-	deadline int64  // nanoseconds since the pool's epoch
+	// Owned by the connection between Send and Complete.
+	opaque uint32 // the packet's original opaque
 }
 
 // Completer receives completed requests.

@@ -1,0 +1,186 @@
+package proxy
+
+import (
+	"errors"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vbproxy/vbproxy/memcached"
+)
+
+// Reading and parsing client requests.
+//
+// The session reads until EAGAIN (the socket is edge-triggered). While it
+// has no partial request pending, it reads into its loop's shared buffer
+// and keeps only what is left unparsed (a partial request, or requests it
+// had no free slot for) in a buffer of its own: so an idle session holds no
+// read buffer. A request is copied into its slot when parsed, so nothing
+// refers to the read buffers afterwards.
+//
+// When the ring is full or too much output waits to be written, parsing
+// stops (blocked) and the socket is no longer read: backpressure, not
+// failure. The session resumes when a flush frees room (resume).
+
+// readable reads and parses until EAGAIN, end of stream, or backpressure.
+func (s *session) readable() {
+	s.batch++
+	for !s.readDone && !s.blocked && !s.closed {
+		var buf []byte
+		if len(s.in) > 0 {
+			s.growIn()
+			buf = s.in[len(s.in):cap(s.in)]
+		} else {
+			buf = s.ls.readBuf
+		}
+		n, err := unix.Read(s.fd, buf)
+		if n > 0 {
+			s.lastActive = s.ls.lp.Now()
+			s.ls.c.bytesIn.Add(uint64(n))
+			s.srv.obs.Bytes(n, 0)
+			if len(s.in) > 0 {
+				s.in = s.in[:len(s.in)+n]
+				s.parseIn()
+			} else {
+				s.received(buf[:n])
+			}
+			continue
+		}
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			return
+		case err != nil && !errors.Is(err, unix.ECONNRESET):
+			s.log.Debug("client read failed", "err", err)
+		}
+		// End of stream: answer what was read, then close.
+		s.readDone = true
+		s.releaseIn()
+		s.maybeClose()
+		return
+	}
+}
+
+// received parses bytes read into a buffer that is not the session's own,
+// keeping what it could not parse.
+func (s *session) received(b []byte) {
+	n := s.parse(b)
+	if n < len(b) && !s.readDone {
+		s.in = append(s.in[:0], b[n:]...)
+	}
+}
+
+// parseIn parses the session's own pending bytes.
+func (s *session) parseIn() {
+	n := s.parse(s.in)
+	rest := copy(s.in, s.in[n:])
+	s.in = s.in[:rest]
+	if rest == 0 {
+		s.releaseIn()
+	}
+}
+
+// growIn makes room in s.in for the rest of the partial request at its
+// start (or for one more read when it is whole).
+func (s *session) growIn() {
+	want := clientOutBuf
+	if _, _, w, err := memcached.Frame(s.in, memcached.MagicRequest, memcached.MaxKeyLen, s.srv.o.MaxRequestSize); err == nil {
+		want = max(want, w)
+	}
+	if cap(s.in)-len(s.in) < 4<<10 || cap(s.in) < want {
+		grown := make([]byte, len(s.in), max(want, 2*cap(s.in)))
+		copy(grown, s.in)
+		s.in = grown
+	}
+}
+
+// releaseIn drops the session's pending-bytes buffer.
+func (s *session) releaseIn() {
+	if s.in != nil && len(s.in) == 0 {
+		s.in = nil
+	}
+	if s.readDone {
+		s.in = nil
+	}
+}
+
+// parse issues a slot for each whole request at the start of b and returns
+// how many bytes it consumed.
+func (s *session) parse(b []byte) int {
+	off := 0
+	for off < len(b) && !s.readDone {
+		if s.skip > 0 {
+			d := int(min(s.skip, int64(len(b)-off)))
+			off += d
+			s.skip -= int64(d)
+			continue
+		}
+		if s.pendingOut() > maxPendingOut {
+			s.blocked = true
+			return off
+		}
+		h, n, want, err := memcached.Frame(b[off:], memcached.MagicRequest, memcached.MaxKeyLen, s.srv.o.MaxRequestSize)
+		if err != nil {
+			var pe *memcached.ProtocolError
+			if !errors.As(err, &pe) || !pe.Recoverable {
+				s.log.Warn("closing client connection: protocol error", "err", err)
+				s.readDone = true
+				s.maybeClose()
+				return len(b)
+			}
+			sl := s.acquire()
+			if sl == nil {
+				s.blocked = true
+				return off
+			}
+			s.begin(sl, &pe.Header)
+			s.log.Debug("client request refused", "err", err)
+			s.skip = int64(want)
+			sl.fail(pe.Status, refusedMessage(pe))
+			continue
+		}
+		if n == 0 {
+			return off // a partial request
+		}
+		sl := s.acquire()
+		if sl == nil {
+			s.blocked = true
+			return off
+		}
+		sl.pkt.Load(b[off : off+n])
+		off += n
+		s.begin(sl, &h)
+		s.dispatch(sl)
+		if s.quitting {
+			s.readDone = true
+			s.markDirty() // close once the earlier replies are written
+		}
+	}
+	return off
+}
+
+// resume parses what is pending and reads again after backpressure ended.
+func (s *session) resume() {
+	if !s.blocked || s.closed || s.head-s.tail >= uint64(s.depth) || s.pendingOut() > maxPendingOut {
+		return
+	}
+	s.blocked = false
+	s.batch++
+	if len(s.in) > 0 {
+		s.parseIn()
+	}
+	if !s.blocked {
+		s.readable()
+	}
+}
+
+// refusedMessage is the reply text for a request the reader refused.
+func refusedMessage(pe *memcached.ProtocolError) string {
+	switch pe.Status {
+	case memcached.StatusE2BIG:
+		return "Too large"
+	case memcached.StatusEINVAL:
+		return "Invalid arguments"
+	}
+	return "Invalid request"
+}
