@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -64,6 +65,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&o.RebalanceBatch, "rebalance-batch", 64, "vBuckets moved per config revision during a rebalance")
 	fs.DurationVar(&o.RebalanceDelay, "rebalance-delay", 0, "pause between rebalance batches (e.g. 500ms, to watch moves)")
 	fs.StringVar(&level, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&o.TLSDir, "tls-dir", "", "serve TLS too: write the CA (ca.pem, ca-key.pem) and a client certificate for -user (client.pem, client-key.pem) here; KV TLS on -kv-tls-port, https on the cluster manager port + 10000")
+	fs.IntVar(&o.KVTLSPort, "kv-tls-port", 11207, "KV TLS port with -tls-dir (with -host: node i uses port+i, 0 = ephemeral; ephemeral by default when -kv-port is 0)")
+	fs.StringVar(&o.ClientCertAuth, "client-cert-auth", sim.ClientCertDisable, "KV TLS client certificates: disable, enable (optional; one that names -user authenticates without SASL) or mandatory")
 	fs.StringVar(&nodeNetns, "node-netns", "", "comma-separated network namespaces (ip netns names): node i listens in the i-th; extra entries serve nodes added later")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -89,6 +93,12 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if o.Host != "" {
 		o.HostBase = ""
 	}
+	if o.KVPort == 0 && !flagSet(fs, "kv-tls-port") {
+		o.KVTLSPort = 0 // ephemeral like the plain KV port
+	}
+	if o.TLSDir == "" && o.ClientCertAuth != sim.ClientCertDisable {
+		return cfg, fmt.Errorf("-client-cert-auth %s needs -tls-dir", o.ClientCertAuth)
+	}
 	if err := cfg.logLevel.UnmarshalText([]byte(level)); err != nil {
 		return cfg, fmt.Errorf("-log-level %q: %w", level, err)
 	}
@@ -105,6 +115,13 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		o.Listen = listenInNetns(cfg.nodeNetns)
 	}
 	return cfg, nil
+}
+
+// flagSet reports whether the command line set flag name.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // listenInNetns opens node i's listeners in namespaces[i].
@@ -147,7 +164,15 @@ func run(args []string, stdout, stderr io.Writer) error {
 
 func printReady(w io.Writer, c *sim.Cluster, o sim.Options) {
 	fmt.Fprintf(w, "cbsim ready: seed %s, buckets %s, user %s\n", c.SeedURL(), strings.Join(c.Buckets(), ","), o.User)
+	if o.TLSDir != "" {
+		fmt.Fprintf(w, "  tls: seed %s, CA %s, client certificate %s (client-cert-auth %s)\n", c.TLSSeedURL(),
+			filepath.Join(o.TLSDir, sim.CAFile), filepath.Join(o.TLSDir, sim.ClientCertFile), o.ClientCertAuth)
+	}
 	for _, n := range c.Nodes() {
-		fmt.Fprintf(w, "  %s  kv %s  mgmt %s\n", n.OTPName(), n.KVAddr(), n.MgmtURL())
+		fmt.Fprintf(w, "  %s  kv %s  mgmt %s", n.OTPName(), n.KVAddr(), n.MgmtURL())
+		if o.TLSDir != "" {
+			fmt.Fprintf(w, "  kv-tls %s  mgmt-tls %s", n.KVTLSAddr(), n.MgmtTLSURL())
+		}
+		fmt.Fprintln(w)
 	}
 }

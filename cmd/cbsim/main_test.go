@@ -2,9 +2,13 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -22,10 +26,27 @@ func TestParseFlags(t *testing.T) {
 		{"defaults", nil, "", func(t *testing.T, o sim.Options) {
 			if o.Nodes != 3 || o.HostBase != "127.0.0.11" || o.MgmtPort != 8091 || o.KVPort != 11210 ||
 				!slices.Equal(o.Buckets, []string{"default"}) || o.VBuckets != 1024 || o.Replicas != 1 ||
-				o.User != "Administrator" || o.Password != "password" || o.AllowFlush || o.NoReplicas {
+				o.User != "Administrator" || o.Password != "password" || o.AllowFlush || o.NoReplicas ||
+				o.TLSDir != "" || o.KVTLSPort != 11207 || o.ClientCertAuth != sim.ClientCertDisable {
 				t.Errorf("defaults: %+v", o)
 			}
 		}},
+		{"tls", []string{"-tls-dir", "/tmp/x", "-kv-tls-port", "12207", "-client-cert-auth", "mandatory"}, "", func(t *testing.T, o sim.Options) {
+			if o.TLSDir != "/tmp/x" || o.KVTLSPort != 12207 || o.ClientCertAuth != sim.ClientCertMandatory {
+				t.Errorf("got %+v", o)
+			}
+		}},
+		{"tls port ephemeral with kv port 0", []string{"-host", "127.0.0.1", "-kv-port", "0", "-tls-dir", "d"}, "", func(t *testing.T, o sim.Options) {
+			if o.KVTLSPort != 0 {
+				t.Errorf("KVTLSPort = %d, want 0 (ephemeral like -kv-port 0)", o.KVTLSPort)
+			}
+		}},
+		{"explicit tls port with kv port 0", []string{"-host", "127.0.0.1", "-kv-port", "0", "-tls-dir", "d", "-kv-tls-port", "12000"}, "", func(t *testing.T, o sim.Options) {
+			if o.KVTLSPort != 12000 {
+				t.Errorf("KVTLSPort = %d, want 12000", o.KVTLSPort)
+			}
+		}},
+		{"client cert auth without tls", []string{"-client-cert-auth", "enable"}, "-client-cert-auth enable needs -tls-dir", nil},
 		{"buckets and flags", []string{"-buckets", "a, b", "-flush", "-external-host", "203.0.113.5", "-replicas", "0"}, "", func(t *testing.T, o sim.Options) {
 			if !slices.Equal(o.Buckets, []string{"a", "b"}) || !o.AllowFlush || o.ExternalHost != "203.0.113.5" || !o.NoReplicas {
 				t.Errorf("got %+v", o)
@@ -60,6 +81,44 @@ func TestParseFlags(t *testing.T) {
 	}
 	if _, err := parseFlags([]string{"-h"}, io.Discard); !errors.Is(err, flag.ErrHelp) {
 		t.Errorf("-h: %v, want flag.ErrHelp", err)
+	}
+}
+
+// With -tls-dir cbsim serves TLS, prints the TLS addresses and the CA
+// path, and the CA it wrote verifies every node's KV TLS port.
+func TestPrintReadyTLS(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := parseFlags([]string{"-host", "127.0.0.1", "-mgmt-port", "0", "-kv-port", "0", "-nodes", "2", "-vbuckets", "4", "-tls-dir", dir}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := sim.Start(cfg.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	var buf bytes.Buffer
+	printReady(&buf, c, cfg.opts)
+	out := buf.String()
+	if want := "tls: seed " + c.TLSSeedURL() + ", CA " + filepath.Join(dir, "ca.pem"); !strings.Contains(out, want) {
+		t.Errorf("output %q lacks %q", out, want)
+	}
+	pem, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	for _, n := range c.Nodes() {
+		if !strings.Contains(out, "kv-tls "+n.KVTLSAddr()+"  mgmt-tls "+n.MgmtTLSURL()) {
+			t.Errorf("output %q lacks node %s's TLS addresses", out, n)
+		}
+		conn, err := tls.Dial("tcp", n.KVTLSAddr(), &tls.Config{RootCAs: pool})
+		if err != nil {
+			t.Errorf("node %s: TLS dial %s with ca.pem: %v", n, n.KVTLSAddr(), err)
+			continue
+		}
+		_ = conn.Close()
 	}
 }
 
