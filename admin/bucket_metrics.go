@@ -49,6 +49,7 @@ type observerRef struct{ o prometheus.Observer }
 type upstreamMetrics struct {
 	transitions [numUpstreamStates]prometheus.Counter
 	errors      [len(errorKinds)]prometheus.Counter
+	stats       nodeStats
 }
 
 func newBucketMetrics(m *Metrics, bucket string) *BucketMetrics {
@@ -76,6 +77,9 @@ func newBucketMetrics(m *Metrics, bucket string) *BucketMetrics {
 	}
 	for i, o := range mapOrigins {
 		b.updates[i] = m.mapUpdates.WithLabelValues(bucket, o)
+	}
+	for _, result := range []string{"ok", "error"} {
+		m.reloads.WithLabelValues(bucket, result) // exported at 0 from the start
 	}
 	empty := map[string]*upstreamMetrics{}
 	b.nodes.Store(&empty)
@@ -128,7 +132,9 @@ func (b *BucketMetrics) UpstreamConn(node string, state UpstreamState) {
 // kind is "timeout", "io", "queue_full", "down" or "auth" (anything else
 // counts as "other").
 func (b *BucketMetrics) UpstreamError(node, kind string) {
-	b.node(node).errors[errorKindIndex(kind)].Inc()
+	n := b.node(node)
+	n.errors[errorKindIndex(kind)].Inc()
+	n.stats.errors.Add(1)
 }
 
 // NMVBRetry records a request re-sent after NOT_MY_VBUCKET.
@@ -154,6 +160,9 @@ func (b *BucketMetrics) MapApplied(m *vbmap.Map) {
 			b.updates[i].Inc()
 			break
 		}
+	}
+	for _, n := range m.Nodes() {
+		b.node(n.Addr) // every node's series exist (at 0) from the map on
 	}
 	r := m.Revision()
 	b.revision.Set(float64(r.Rev))

@@ -18,11 +18,55 @@
 //	                           {"bucket", "old_revision", "new_revision", "changed"};
 //	                           502 with {"error"} when the fetch fails. ?bucket=NAME
 //	                           and ?all=1 select as for /vbmap. Other methods: 405.
+//	     ?config=1             re-read the config file instead (ConfigChange):
+//	                           {"file", "applied": [fields], "restart_required":
+//	                           [fields]}; 400 {"error", "fields": [{"field",
+//	                           "error"}]} when it does not validate (nothing changed).
 //	     /debug/pprof/         net/http/pprof, only with Options.Pprof.
 //
+// # The console
+//
+//	GET  /                     the operator's console: a server-rendered page
+//	                           (per bucket: revision, origin, last change, the
+//	                           vBucket grid, the node table, clients; recent
+//	                           events; a key lookup box) that console.js keeps
+//	                           live. Assets under /assets/ are embedded.
+//	GET  /api/state            State: every bucket's summary, node table (state,
+//	                           reason, connections, vBucket counts, requests/s,
+//	                           errors/s, p50/p99 upstream latency over the last 5s,
+//	                           NOT_MY_VBUCKET replies) and clients, plus the recent
+//	                           events (newest first). The page polls it every second.
+//	GET  /api/grid             Grid of the first bucket (?bucket=NAME another):
+//	                           nodes with their colour, active/replicas/forward per
+//	                           vBucket. Built once per map; fetched by the page
+//	                           only when the revision changes.
+//	GET  /api/key?key=K        KeyInfo: K's vBucket, active node, replicas and
+//	                           forward owner in the current map (key_b64= for a
+//	                           binary key, bucket= for another bucket). &probe=1
+//	                           also asks the active node whether K exists, through
+//	                           the proxy's connections (metadata only: CAS as a
+//	                           decimal string, flags, size; never the value).
+//
+// Node colours come from a colour-blind-safe palette (Paul Tol's "muted")
+// and stay with a node while it is in the map. Rates come from the counters
+// the metrics keep, sampled once a second by one goroutine (started by
+// Serve), so watching the page costs the request path nothing; serving
+// /api/state for a 1024-vBucket, 8-node bucket takes about 40 allocations
+// (BenchmarkAPIState), /api/grid serves a cached body.
+//
+// # Admin token
+//
+// With Options.Token (admin.token_file), POST /reload, /debug/pprof/ and
+// GET /api/key?probe=1 need "Authorization: Bearer <token>", compared in
+// constant time (SHA-256 of both sides); SetToken replaces it on a config
+// reload. /healthz, /readyz, /metrics, /vbmap, the console and the other
+// /api/ endpoints stay open, so probes and Prometheus need no secret.
+//
 // The server reads the proxy's state through small interfaces and functions
-// it defines (MapProvider, Reloader, Bucket.Ready, Bucket.Nodes), so it
-// depends on vbmap and memcached only; cmd/vbproxy adapts the proxy to them.
+// it defines (MapProvider, Reloader, Bucket.Ready, Bucket.Nodes,
+// Bucket.Clients, Bucket.Probe), so it depends on vbmap and memcached only;
+// cmd/vbproxy adapts the proxy to them. MapChanged and RecordEvent feed the
+// recent-events list.
 //
 // # Metrics
 //
@@ -38,5 +82,8 @@
 // the children of the metric vectors are resolved once per label combination
 // and cached in atomic pointers (per opcode and status, per node).
 // Upstream connection gauges are read from the proxy at scrape time
-// (Metrics.AddNodeSource), so they are exact.
+// (Metrics.AddNodeSource), so they are exact. Per-node request counts,
+// NOT_MY_VBUCKET replies and the upstream latency histogram
+// (BucketMetrics.UpstreamRequest) are plain atomics exposed by a collector
+// at scrape time and read by the console's sampler.
 package admin

@@ -3,6 +3,7 @@ package admin
 import (
 	"net/http"
 	"runtime"
+	"sort"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,7 +16,7 @@ const Namespace = "vbproxy"
 
 // requestDurationBuckets spans a cache hit on loopback (tens of µs) to an
 // operation timeout (seconds).
-var requestDurationBuckets = []float64{
+var requestDurationBuckets = [...]float64{
 	0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
 }
 
@@ -90,7 +91,7 @@ func NewMetrics(o MetricsOptions) *Metrics {
 	m.requestDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: Namespace, Name: "request_duration_seconds",
 		Help:    "Time from reading a client request to having its outcome ready, NOT_MY_VBUCKET retries included, by bucket and opcode.",
-		Buckets: requestDurationBuckets,
+		Buckets: requestDurationBuckets[:],
 	}, []string{"bucket", "opcode"})
 	m.reg.MustRegister(m.requestDuration)
 	m.clientConns = gauge("client_connections",
@@ -131,6 +132,7 @@ func NewMetrics(o MetricsOptions) *Metrics {
 
 	m.nodes = newNodesCollector()
 	m.reg.MustRegister(m.nodes)
+	m.reg.MustRegister(newUpstreamCollector(m))
 
 	info := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: Namespace, Name: "build_info",
@@ -165,6 +167,18 @@ func (m *Metrics) Bucket(name string) *BucketMetrics {
 	b := newBucketMetrics(m, name)
 	m.buckets[name] = b
 	return b
+}
+
+// allBuckets returns every bucket's metrics, sorted by name.
+func (m *Metrics) allBuckets() []*BucketMetrics {
+	m.mu.Lock()
+	out := make([]*BucketMetrics, 0, len(m.buckets))
+	for _, b := range m.buckets {
+		out = append(out, b)
+	}
+	m.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].bucket < out[j].bucket })
+	return out
 }
 
 // AddNodeSource registers a function that reports, at scrape time, the state

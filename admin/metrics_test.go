@@ -48,6 +48,8 @@ func TestMetricsGolden(t *testing.T) {
 	b.UpstreamConn("127.0.0.1:11210", UpstreamConnecting)
 	b.UpstreamConn("127.0.0.1:11210", UpstreamUp)
 	b.UpstreamError("127.0.0.1:11210", "timeout")
+	b.UpstreamRequest("127.0.0.1:11210", memcached.StatusSuccess, 200*time.Microsecond)
+	b.UpstreamRequest("127.0.0.1:11210", memcached.StatusNotMyVBucket, 3*time.Millisecond)
 	b.NMVBRetry()
 	b.Bytes(100, 250)
 	b.FetchError("http://127.0.0.1:8091/pools/default/bs/default", os.ErrDeadlineExceeded)
@@ -80,6 +82,7 @@ func TestMetricsLint(t *testing.T) {
 	b.Request(memcached.OpSet, memcached.StatusSuccess, time.Millisecond)
 	b.UpstreamConn("127.0.0.1:11210", UpstreamUp)
 	b.UpstreamError("127.0.0.1:11210", "io")
+	b.UpstreamRequest("127.0.0.1:11210", memcached.StatusSuccess, time.Millisecond)
 	m.AddNodeSource("default", func() []NodeStatus { return []NodeStatus{{Addr: "127.0.0.1:11210", State: "up", Conns: 1}} })
 	problems, err := testutil.GatherAndLint(m.Registry())
 	if err != nil {
@@ -168,6 +171,7 @@ func TestObserverNoAlloc(t *testing.T) {
 		{"NMVBRetry", b.NMVBRetry},
 		{"UpstreamError", func() { b.UpstreamError("n1", "timeout") }},
 		{"UpstreamConn", func() { b.UpstreamConn("n1", UpstreamDown) }},
+		{"UpstreamRequest", func() { b.UpstreamRequest("n1", memcached.StatusSuccess, 300*time.Microsecond) }},
 	}
 	for _, tt := range tests {
 		if got := testing.AllocsPerRun(100, tt.fn); got != 0 {

@@ -10,9 +10,10 @@ import (
 // NodeStatus is the state of one listener's connection pool to a node, as
 // reported by the proxy (cmd/vbproxy adapts proxy.NodeStatus).
 type NodeStatus struct {
-	Addr  string // KV "host:port"
-	State string // "connecting", "up" or "down"
-	Conns int    // connections open now
+	Addr   string // KV "host:port"
+	State  string // "connecting", "up" or "down"
+	Reason string // why the node is down or connecting ("connection refused"), "" when up
+	Conns  int    // connections open now
 }
 
 type nodeSource struct {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -46,11 +47,17 @@ type Bucket struct {
 	// Ready reports whether every listener of the bucket is serving; nil
 	// means ready as soon as a map is loaded.
 	Ready func() bool
-	// Nodes reports the upstream pools' state for /vbmap; nil shows every
-	// node's state as "unknown".
+	// Nodes reports the upstream pools' state for /vbmap and the console;
+	// nil shows every node's state as "unknown".
 	Nodes func() []NodeStatus
-	// Metrics counts reloads; nil counts nothing.
+	// Metrics counts reloads and gives the console its per-node rates; nil
+	// counts nothing and shows no rates.
 	Metrics *BucketMetrics
+	// Clients reports the client counters for the console; nil shows none.
+	Clients func() ClientStats
+	// Probe reads a key's metadata from its active node through the proxy's
+	// connections (GET /api/key?probe=1); nil answers 501.
+	Probe func(ctx context.Context, key []byte) (ProbeResult, error)
 }
 
 // Options configure New. Only Buckets is required.
@@ -64,6 +71,18 @@ type Options struct {
 	Pprof bool
 	// ReloadTimeout bounds one POST /reload. Default 10s.
 	ReloadTimeout time.Duration
+	// Token is the bearer token that POST /reload, /debug/pprof/ and
+	// GET /api/key?probe=1 require (admin.token_file); SetToken changes it.
+	// Default "": no token, those endpoints are open.
+	Token string
+	// ConfigReload re-reads the configuration file for POST
+	// /reload?config=1; nil answers 501. An error of type
+	// *ConfigInvalidError answers 400 with the fields named.
+	ConfigReload func(ctx context.Context) (ConfigChange, error)
+	// Version is shown by the console. Default "".
+	Version string
+	// ProbeTimeout bounds one GET /api/key?probe=1. Default 3s.
+	ProbeTimeout time.Duration
 	// Logger receives one line per reload and per server error; nil
 	// discards.
 	Logger *slog.Logger
@@ -72,13 +91,24 @@ type Options struct {
 // Server is the admin HTTP server: health, readiness, metrics, the map and
 // reload.
 type Server struct {
-	buckets  []Bucket
-	metrics  *Metrics
-	timeout  time.Duration
-	log      *slog.Logger
-	draining atomic.Bool
-	mux      *http.ServeMux
-	http     *http.Server
+	buckets      []Bucket
+	states       []*bucketState // the console's per-bucket state, in bucket order
+	metrics      *Metrics
+	timeout      time.Duration
+	probeTimeout time.Duration
+	version      string
+	configReload func(ctx context.Context) (ConfigChange, error)
+	log          *slog.Logger
+	draining     atomic.Bool
+	token        atomic.Pointer[[32]byte] // SHA-256 of the admin token; nil = none
+	events       eventRing
+	now          func() time.Time // time.Now; tests fix it
+	mux          *http.ServeMux
+	http         *http.Server
+
+	samplerOnce sync.Once
+	stopSampler context.CancelFunc // set by the first Serve
+	samplerDone chan struct{}
 }
 
 // New checks o and builds the server; it does not listen (see Serve).
@@ -101,29 +131,46 @@ func New(o Options) (*Server, error) {
 	if o.ReloadTimeout <= 0 {
 		o.ReloadTimeout = 10 * time.Second
 	}
+	if o.ProbeTimeout <= 0 {
+		o.ProbeTimeout = 3 * time.Second
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{
-		buckets: append([]Bucket(nil), o.Buckets...),
-		metrics: o.Metrics,
-		timeout: o.ReloadTimeout,
-		log:     o.Logger,
-		mux:     http.NewServeMux(),
+		buckets:      append([]Bucket(nil), o.Buckets...),
+		metrics:      o.Metrics,
+		timeout:      o.ReloadTimeout,
+		probeTimeout: o.ProbeTimeout,
+		version:      o.Version,
+		configReload: o.ConfigReload,
+		log:          o.Logger,
+		now:          time.Now,
+		mux:          http.NewServeMux(),
+		samplerDone:  make(chan struct{}),
 	}
+	for i := range s.buckets {
+		s.states = append(s.states, newBucketState(&s.buckets[i]))
+	}
+	s.SetToken(o.Token)
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.HandleFunc("GET /vbmap", s.vbmap)
-	s.mux.HandleFunc("POST /reload", s.reload)
+	s.mux.HandleFunc("POST /reload", s.guard(s.reload))
 	if o.Metrics != nil {
 		s.mux.Handle("GET /metrics", o.Metrics.Handler())
 	}
+	s.mux.HandleFunc("GET /{$}", s.console)
+	s.mux.HandleFunc("GET /assets/{file}", s.asset)
+	s.mux.HandleFunc("GET /api/state", s.apiState)
+	s.mux.HandleFunc("GET /api/grid", s.apiGrid)
+	s.mux.HandleFunc("GET /api/key", s.apiKey)
 	if o.Pprof {
-		s.mux.HandleFunc("/debug/pprof/", pprof.Index)
-		s.mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		s.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		s.mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		s.mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		s.mux.HandleFunc("/debug/pprof/", s.guard(pprof.Index))
+		s.mux.HandleFunc("/debug/pprof/cmdline", s.guard(pprof.Cmdline))
+		s.mux.HandleFunc("/debug/pprof/profile", s.guard(pprof.Profile))
+		s.mux.HandleFunc("/debug/pprof/symbol", s.guard(pprof.Symbol))
+		s.mux.HandleFunc("/debug/pprof/trace", s.guard(pprof.Trace))
 	}
 	s.http = &http.Server{
 		Handler:           s.mux,
@@ -140,8 +187,17 @@ func New(o Options) (*Server, error) {
 func (s *Server) Handler() http.Handler { return s.mux }
 
 // Serve answers admin requests on ln until Shutdown; it returns nil after
-// Shutdown.
+// Shutdown. The first Serve also starts the console's sampler (one reading
+// of the counters per second), which Shutdown stops.
 func (s *Server) Serve(ln net.Listener) error {
+	s.samplerOnce.Do(func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		s.stopSampler = cancel
+		go func() {
+			defer close(s.samplerDone)
+			s.runSampler(ctx)
+		}()
+	})
 	err := s.http.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
@@ -150,8 +206,15 @@ func (s *Server) Serve(ln net.Listener) error {
 }
 
 // Shutdown stops the HTTP server, waiting for active requests until ctx is
-// done.
-func (s *Server) Shutdown(ctx context.Context) error { return s.http.Shutdown(ctx) }
+// done, and the sampler.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.samplerOnce.Do(func() { close(s.samplerDone) }) // never started
+	if s.stopSampler != nil {
+		s.stopSampler()
+	}
+	<-s.samplerDone
+	return s.http.Shutdown(ctx)
+}
 
 // SetDraining makes /readyz answer 503 "shutting down" from now on, so that
 // load balancers stop sending new clients while the listeners drain.

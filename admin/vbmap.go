@@ -27,7 +27,8 @@ type MapInfo struct {
 type NodeInfo struct {
 	Address         string `json:"address"`
 	MgmtURL         string `json:"mgmt_url,omitempty"`
-	State           string `json:"state"` // upstream pool: connecting, up, down, unknown
+	State           string `json:"state"`            // upstream pool: connecting, up, down, unknown
+	Reason          string `json:"reason,omitempty"` // why the node is down or connecting
 	Conns           int    `json:"connections"`
 	ActiveVBuckets  int    `json:"active_vbuckets"`
 	ReplicaVBuckets int    `json:"replica_vbuckets"`
@@ -61,7 +62,7 @@ func Describe(m *vbmap.Map, nodes []NodeStatus, full bool) MapInfo {
 		info.Nodes[i] = NodeInfo{Address: n.Addr, MgmtURL: n.MgmtURL, State: "unknown"}
 		for _, st := range nodes {
 			if st.Addr == n.Addr {
-				info.Nodes[i].State, info.Nodes[i].Conns = st.State, st.Conns
+				info.Nodes[i].State, info.Nodes[i].Reason, info.Nodes[i].Conns = st.State, st.Reason, st.Conns
 				break
 			}
 		}
