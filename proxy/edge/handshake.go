@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"strings"
 
 	"github.com/vbproxy/vbproxy/internal/tlsconf"
 )
@@ -32,7 +33,10 @@ func (e *Edge) handshake(ctx context.Context, c net.Conn, a *Admitted) error {
 		case closedByPeer(err) && !under.read && !a.ProxyHeader:
 			return e.refuse(c, ReasonClosed, err)
 		}
-		return e.refuse(c, ReasonHandshake, fmt.Errorf("%s: %w", tlsconf.DescribeTLSError(err), err))
+		if why := tlsconf.DescribeTLSError(err); why != strings.TrimPrefix(err.Error(), "tls: ") {
+			err = fmt.Errorf("%s: %w", why, err)
+		}
+		return e.refuse(c, ReasonHandshake, err)
 	}
 	st := tc.ConnectionState()
 	a.Conn, a.TLS = tc, &st
