@@ -399,3 +399,25 @@ func TestTLSOptions(t *testing.T) {
 		})
 	}
 }
+
+// A reconnect resumes the TLS session (tickets are on), so clients that
+// cache sessions skip the full handshake.
+func TestTLSSessionResumption(t *testing.T) {
+	c, dir := startTLSCluster(t, Options{Nodes: 1, VBuckets: 1})
+	cfg := &tls.Config{RootCAs: caPool(t, dir), ClientSessionCache: tls.NewLRUClientSessionCache(4)}
+	for i, wantResumed := range []bool{false, true} {
+		kc, err := dialKVTLS(t, c.Nodes()[0].KVTLSAddr(), cfg)
+		if err != nil {
+			t.Fatalf("dial %d: %v", i, err)
+		}
+		// A round trip reads the session ticket the server sends after the
+		// handshake (TLS 1.3).
+		if err := noopOK(kc); err != nil {
+			t.Fatalf("dial %d: NOOP: %v", i, err)
+		}
+		if got := kc.conn.(*tls.Conn).ConnectionState().DidResume; got != wantResumed {
+			t.Errorf("dial %d: DidResume = %v, want %v", i, got, wantResumed)
+		}
+		_ = kc.conn.Close()
+	}
+}
