@@ -37,27 +37,28 @@ func TestDescribeTLSErrorTransport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	handshake := func(addr string) error {
+	handshake := func(addr string, timeout time.Duration) error {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			return err
 		}
 		defer c.Close()
 		tc := tls.Client(c, ForAddr(base, addr))
-		_ = tc.SetDeadline(time.Now().Add(300 * time.Millisecond))
+		_ = tc.SetDeadline(time.Now().Add(timeout))
 		return tc.Handshake()
 	}
 	for _, tc := range []struct {
-		name  string
-		serve func(net.Conn)
-		want  string
+		name    string
+		timeout time.Duration // the client's handshake deadline
+		serve   func(net.Conn)
+		want    string
 	}{
-		{"plain-text port", func(c net.Conn) {
+		{"plain-text port", 5 * time.Second, func(c net.Conn) {
 			buf := make([]byte, 512)
 			_, _ = c.Read(buf)
 			_, _ = c.Write([]byte("ERROR\r\n"))
 		}, "peer did not answer with TLS (a plain-text port?)"},
-		{"silent", func(c net.Conn) {
+		{"silent", 300 * time.Millisecond, func(c net.Conn) {
 			buf := make([]byte, 512)
 			_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
 			for {
@@ -66,7 +67,7 @@ func TestDescribeTLSErrorTransport(t *testing.T) {
 				}
 			}
 		}, "TLS handshake timed out"},
-		{"closes", func(c net.Conn) {
+		{"closes", 5 * time.Second, func(c net.Conn) {
 			// FIN, not RST: shut the write side, then read until the client gives up.
 			_ = c.(*net.TCPConn).CloseWrite()
 			buf := make([]byte, 4096)
@@ -79,7 +80,7 @@ func TestDescribeTLSErrorTransport(t *testing.T) {
 		}, "connection closed during the TLS handshake"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := handshake(plainServer(t, tc.serve))
+			err := handshake(plainServer(t, tc.serve), tc.timeout)
 			if got := DescribeTLSError(err); got != tc.want {
 				t.Fatalf("DescribeTLSError(%v) = %q, want %q", err, got, tc.want)
 			}
