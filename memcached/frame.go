@@ -86,3 +86,6 @@ func (p *Packet) slice(n int) {
 
 // Release drops p's buffer (so that a pooled, idle holder keeps no memory).
 func (p *Packet) Release() { *p = Packet{} }
+
+// Cap is the capacity of p's buffer (what it holds on to between packets).
+func (p *Packet) Cap() int { return cap(p.buf) }

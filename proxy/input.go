@@ -115,7 +115,7 @@ func (s *session) parse(b []byte) int {
 			s.skip -= int64(d)
 			continue
 		}
-		if s.pendingOut() > maxPendingOut {
+		if s.overBudget() {
 			s.blocked = true
 			return off
 		}
@@ -148,6 +148,8 @@ func (s *session) parse(b []byte) int {
 			return off
 		}
 		sl.pkt.Load(b[off : off+n])
+		sl.size = n
+		s.inflight += n
 		off += n
 		s.begin(sl, &h)
 		s.dispatch(sl)
@@ -161,7 +163,7 @@ func (s *session) parse(b []byte) int {
 
 // resume parses what is pending and reads again after backpressure ended.
 func (s *session) resume() {
-	if !s.blocked || s.closed || s.head-s.tail >= uint64(s.depth) || s.pendingOut() > maxPendingOut {
+	if !s.blocked || s.closed || s.head-s.tail >= uint64(s.depth) || s.overBudget() {
 		return
 	}
 	s.blocked = false
@@ -172,6 +174,14 @@ func (s *session) resume() {
 	if !s.blocked {
 		s.readable()
 	}
+}
+
+// overBudget reports whether the session holds too many bytes to take
+// another request: requests in flight (their copies in the slots) or
+// replies not yet written. A session with nothing in flight always may
+// (one request is never larger than MaxRequestSize).
+func (s *session) overBudget() bool {
+	return s.pendingOut() > maxPendingOut || (s.inflight > maxInflightBytes && s.head != s.tail)
 }
 
 // refusedMessage is the reply text for a request the reader refused.

@@ -12,6 +12,10 @@ const (
 	clientOutBuf  = 16 << 10 // a session's output buffer while it has replies to write
 	keepOutBuf    = 64 << 10 // a larger output buffer is dropped once written
 	maxPendingOut = 1 << 20  // past this much unwritten output a session stops parsing requests
+	// maxInflightBytes bounds the request bytes a session holds in flight
+	// (a pipeline of large SETs): past it, it stops parsing until replies
+	// free some.
+	maxInflightBytes = 4 << 20
 )
 
 // loopState is the proxy's side of one event loop: the sessions it serves,

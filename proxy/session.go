@@ -37,6 +37,8 @@ type session struct {
 	depth int // the most slots (Options.PipelineDepth)
 	head  uint64
 	tail  uint64
+	// inflight is the request bytes held by issued slots.
+	inflight int
 
 	// Per-vBucket ordering (order.go).
 	ord     vbTable

@@ -45,6 +45,7 @@ type slot struct {
 	start  int64            // loop time the request was parsed
 	batch  uint64           // the client read it came in (session.batch)
 	seq    uint64           // position in the session's request order
+	size   int              // request bytes counted in session.inflight
 
 	// Routing and retry state.
 	deadline   int64
@@ -161,6 +162,8 @@ func (sl *slot) answer(status memcached.Status) {
 
 // reset prepares a written slot for reuse, keeping its buffers.
 func (sl *slot) reset() {
+	sl.sess.inflight -= sl.size
+	sl.size = 0
 	sl.state = slotFree
 	sl.byNode = false
 	sl.sentMap = nil
@@ -177,11 +180,18 @@ func (sl *slot) reset() {
 	if cap(sl.local) > retainLocal {
 		sl.local = nil
 	}
+	if sl.pkt.Cap() > retainPacket {
+		sl.pkt.Release()
+	}
 }
 
-// retainLocal is the largest reply buffer a slot keeps between requests, so
-// that one large value does not pin memory on an idle connection.
-const retainLocal = 4 << 10
+// retainLocal and retainPacket are the largest reply and request buffers a
+// slot keeps between requests, so that one large value does not pin memory
+// on an idle connection.
+const (
+	retainLocal  = 4 << 10
+	retainPacket = 4 << 10
+)
 
 // acquire returns the next free slot of the ring, growing the ring up to
 // the pipeline depth; nil when the session has depth requests issued.
