@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"bufio"
 	"io"
 	"testing"
 
@@ -19,7 +18,8 @@ func benchConn(b *testing.B) (*kvConn, []byte) {
 	if r := kv.do(memcached.OpSet, vb, 0, setExtras(0, 0), key, make([]byte, 100)); r.Status != memcached.StatusSuccess {
 		b.Fatalf("SET: %s", r.Status)
 	}
-	kc := &kvConn{n: c.Nodes()[0], c: c, w: bufio.NewWriterSize(io.Discard, kvWriteBufSize), authed: true, bucket: 0}
+	kc := newKVConn(c.Nodes()[0], nil, nil, io.Discard)
+	kc.authed, kc.bucket = true, 0
 	return kc, memcached.AppendRequest(nil, memcached.OpGet, vb, 1, 0, nil, key, nil)
 }
 

@@ -42,6 +42,9 @@ type Cluster struct {
 	// rebalance batch is published.
 	afterBatch func()
 
+	// Run-time switches (switches.go).
+	pushEnabled atomic.Bool // clustermap push notifications (Options.NoClustermapPush)
+
 	ctx    context.Context // cancelled by Close: stops rebalances
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // REST-started rebalances
@@ -94,6 +97,7 @@ func Start(o Options) (*Cluster, error) {
 		ctx:     ctx,
 		cancel:  cancel,
 	}
+	c.pushEnabled.Store(!o.NoClustermapPush)
 	if o.TLSDir != "" {
 		if c.tls, err = newClusterTLS(&o); err != nil {
 			cancel()

@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"bufio"
 	"bytes"
 	"io"
 	"testing"
@@ -26,7 +25,8 @@ func FuzzKVRequests(f *testing.F) {
 	c := startCluster(f, Options{Nodes: 1, VBuckets: 4, AllowFlush: true, NoAuth: true})
 	n := c.Nodes()[0]
 	f.Fuzz(func(t *testing.T, data []byte) {
-		kc := &kvConn{n: n, c: c, w: bufio.NewWriterSize(io.Discard, kvWriteBufSize), authed: true, bucket: 0}
+		kc := newKVConn(n, nil, nil, io.Discard)
+		defer close(kc.done)
 		r := memcached.NewReader(bytes.NewReader(data), memcached.ReaderOptions{})
 		var p memcached.Packet
 		for range 64 {

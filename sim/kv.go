@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"sync"
 	"sync/atomic"
 
 	"github.com/xdg-go/scram"
@@ -19,13 +20,6 @@ const (
 	kvWriteBufSize = 16 << 10
 )
 
-// HELLO features the simulator accepts; it declines every other one.
-const (
-	featureTCPNoDelay   = 0x03
-	featureXError       = 0x07
-	featureSelectBucket = 0x08
-)
-
 // kvStats are a node's command counters (STAT).
 type kvStats struct {
 	currConns, totalConns    atomic.Int64
@@ -34,22 +28,51 @@ type kvStats struct {
 	deleteHits, deleteMisses atomic.Int64
 }
 
-// kvConn is one client connection's state.
+// kvConn is one client connection's state. Its loop goroutine reads,
+// handles and answers requests; a pusher goroutine (started once the client
+// negotiates clustermap change notifications) writes notifications between
+// two replies. wmu serialises them.
 type kvConn struct {
 	n    *Node
 	c    *Cluster
-	conn net.Conn
+	conn net.Conn // nil in tests that drive handle directly
 	r    *memcached.Reader
 	w    *bufio.Writer
 	pkt  memcached.Packet
 	out  []byte // replies of the current request, appended into w's buffer
 
+	// wmu is held by the loop while it handles a request and writes its
+	// replies (out aliases w's buffer meanwhile) and by the pusher while it
+	// writes a notification. Fields marked (wmu) are changed by the loop
+	// only while it holds wmu, and read by the pusher under wmu.
+	wmu      sync.Mutex
+	bucket   int            // (wmu) selected bucket index, -1 = none
+	features features       // (wmu) what the last HELLO enabled
+	known    clusterVersion // (wmu) the newest config sent to or claimed by the client
 	authed   bool
-	bucket   int // selected bucket index, -1 = none
-	xerror   bool
 	saslMech string
 	saslConv *scram.ServerConversation
-	closing  bool // close after the current reply
+	closing  bool          // close after the current reply
+	pushing  bool          // the pusher runs (loop only)
+	done     chan struct{} // closed when the loop returns: stops the pusher
+}
+
+// newKVConn returns the state of a connection on node n that writes to w.
+func newKVConn(n *Node, conn net.Conn, r *memcached.Reader, w io.Writer) *kvConn {
+	kc := &kvConn{
+		n:      n,
+		c:      n.c,
+		conn:   conn,
+		r:      r,
+		w:      bufio.NewWriterSize(w, kvWriteBufSize),
+		bucket: -1,
+		done:   make(chan struct{}),
+	}
+	if n.c.opts.NoAuth {
+		kc.authed = true
+		kc.bucket = 0
+	}
+	return kc
 }
 
 func (n *Node) acceptKV() {
@@ -79,64 +102,78 @@ func (n *Node) serveKV(conn net.Conn) {
 	n.stats.currConns.Add(1)
 	n.stats.totalConns.Add(1)
 	defer n.stats.currConns.Add(-1)
-	kc := &kvConn{
-		n:      n,
-		c:      n.c,
-		conn:   conn,
-		r:      memcached.NewReader(conn, memcached.ReaderOptions{BufSize: kvReadBufSize}),
-		w:      bufio.NewWriterSize(conn, kvWriteBufSize),
-		bucket: -1,
-	}
-	if n.c.opts.NoAuth {
-		kc.authed = true
-		kc.bucket = 0
-	}
+	kc := newKVConn(n, conn, memcached.NewReader(conn, memcached.ReaderOptions{BufSize: kvReadBufSize}), conn)
+	defer close(kc.done)
 	kc.authed = kc.authed || certUser(conn) != "" // by its client certificate (tls.go)
 	kc.loop()
 }
 
 // loop reads requests and answers them in order, flushing when no further
 // request is buffered (so a pipeline gets its replies in few writes).
+// Replies from the client to server requests (magic 0x83, after Duplex) are
+// read and dropped, as Couchbase does.
 func (kc *kvConn) loop() {
 	for {
-		err := kc.r.ReadRequest(&kc.pkt)
-		if err != nil {
-			var pe *memcached.ProtocolError
-			if !errors.As(err, &pe) || !pe.Recoverable {
-				if err != io.EOF && !errors.Is(err, net.ErrClosed) {
-					kc.n.log.Debug("kv connection", "remote", kc.conn.RemoteAddr().String(), "err", err)
-				}
-				_ = kc.w.Flush()
+		err := kc.r.ReadClientPacket(&kc.pkt, kc.maxKeyLen(), kc.features.duplex)
+		if err == nil && kc.pkt.Magic == memcached.MagicServerResponse {
+			// Dropped, but replies buffered behind it must still go out.
+			kc.wmu.Lock()
+			ok := kc.writeOut()
+			kc.wmu.Unlock()
+			if !ok {
 				return
 			}
-			if !kc.n.waitRunning(nil) {
-				return
-			}
-			kc.out = kc.w.AvailableBuffer()
-			kc.reply(&pe.Header, pe.Status, pe.Reason)
-		} else {
-			if !kc.n.waitRunning(nil) {
-				return
-			}
-			kc.out = kc.w.AvailableBuffer()
-			kc.handle(&kc.pkt)
+			continue
 		}
-		if len(kc.out) > 0 {
-			if _, err := kc.w.Write(kc.out); err != nil {
-				return
+		var pe *memcached.ProtocolError
+		if err != nil && (!errors.As(err, &pe) || !pe.Recoverable) {
+			if err != io.EOF && !errors.Is(err, net.ErrClosed) {
+				kc.n.log.Debug("kv connection", "remote", kc.conn.RemoteAddr().String(), "err", err)
 			}
-		}
-		kc.out = nil
-		if kc.closing {
+			kc.wmu.Lock()
 			_ = kc.w.Flush()
+			kc.wmu.Unlock()
 			return
 		}
-		if kc.r.Buffered() == 0 {
-			if err := kc.w.Flush(); err != nil {
-				return
-			}
+		if !kc.n.waitRunning(nil) {
+			return
+		}
+		kc.wmu.Lock()
+		kc.out = kc.w.AvailableBuffer()
+		if err != nil {
+			kc.reply(&pe.Header, pe.Status, pe.Reason)
+		} else {
+			kc.handle(&kc.pkt)
+		}
+		ok := kc.writeOut()
+		kc.wmu.Unlock()
+		if !ok || kc.closing {
+			return
 		}
 	}
+}
+
+// writeOut writes the current request's replies, and flushes when the
+// connection closes or no further request is buffered. Called with wmu held;
+// false when the connection failed.
+func (kc *kvConn) writeOut() bool {
+	if len(kc.out) > 0 {
+		if _, err := kc.w.Write(kc.out); err != nil {
+			return false
+		}
+	}
+	kc.out = nil
+	if kc.closing || kc.r.Buffered() == 0 {
+		if err := kc.w.Flush(); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// maxKeyLen is the longest key field a request may carry.
+func (kc *kvConn) maxKeyLen() int {
+	return memcached.MaxKeyLen
 }
 
 // handle answers one request.
@@ -184,8 +221,11 @@ func (kc *kvConn) handle(p *memcached.Packet) {
 	case memcached.OpSelectBucket:
 		kc.selectBucket(p)
 		return
+	case memcached.OpGetClusterConfig:
+		kc.getClusterConfig(p)
+		return
 	}
-	if !h.Opcode.Known() || h.Opcode.Info().Route == memcached.RouteNever && h.Opcode != memcached.OpGetClusterConfig {
+	if !h.Opcode.Known() || h.Opcode.Info().Route == memcached.RouteNever {
 		kc.reply(h, memcached.StatusUnknownCommand, "Unknown command")
 		return
 	}
@@ -204,11 +244,6 @@ func (kc *kvConn) handle(p *memcached.Packet) {
 		kc.stat(p)
 	case memcached.OpFlush, memcached.OpFlushQ:
 		kc.flush(p)
-	case memcached.OpGetClusterConfig:
-		if !kc.noBody(p) {
-			return
-		}
-		kc.respond(h, memcached.StatusSuccess, 0, nil, nil, kc.c.topo.Load().terseFor(kc.bucket, kc.n))
 	default:
 		kc.keyOp(p)
 	}
@@ -240,7 +275,7 @@ func (kc *kvConn) reply(h *memcached.Header, status memcached.Status, msg string
 	if h.Opcode.Suppress(status) {
 		return
 	}
-	if !kc.xerror && xerrorOnly(status) {
+	if !kc.features.xerror && xerrorOnly(status) {
 		kc.closing = true
 		return
 	}

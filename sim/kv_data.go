@@ -205,9 +205,3 @@ func (kc *kvConn) count(op memcached.Opcode, shape opShape, status memcached.Sta
 		}
 	}
 }
-
-// notMyVBucket answers NOT_MY_VBUCKET with the node's current terse config.
-func (kc *kvConn) notMyVBucket(h *memcached.Header) {
-	cfg := kc.c.topo.Load().terseFor(kc.bucket, kc.n)
-	kc.out = memcached.AppendResponse(kc.out, h, memcached.StatusNotMyVBucket, 0, nil, nil, cfg)
-}

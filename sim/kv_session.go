@@ -8,41 +8,6 @@ import (
 	"github.com/vbproxy/vbproxy/memcached"
 )
 
-// hello answers HELLO: the value lists the requested features (u16 each);
-// the reply lists those the simulator accepts.
-func (kc *kvConn) hello(p *memcached.Packet) {
-	h := &p.Header
-	if len(p.Extras) != 0 || len(p.Value)%2 != 0 {
-		kc.reply(h, memcached.StatusEINVAL, "HELLO value must be a list of 16-bit features")
-		return
-	}
-	var accepted [16]byte
-	out := accepted[:0]
-	kc.xerror = false
-	for i := 0; i+1 < len(p.Value); i += 2 {
-		f := binary.BigEndian.Uint16(p.Value[i:])
-		switch f {
-		case featureTCPNoDelay, featureXError, featureSelectBucket:
-			if f == featureXError {
-				kc.xerror = true
-			}
-			if len(out) < len(accepted) && !hasFeature(out, f) {
-				out = binary.BigEndian.AppendUint16(out, f)
-			}
-		}
-	}
-	kc.respond(h, memcached.StatusSuccess, 0, nil, nil, out)
-}
-
-func hasFeature(list []byte, f uint16) bool {
-	for i := 0; i+1 < len(list); i += 2 {
-		if binary.BigEndian.Uint16(list[i:]) == f {
-			return true
-		}
-	}
-	return false
-}
-
 // sasl answers SASL_AUTH and SASL_STEP.
 func (kc *kvConn) sasl(p *memcached.Packet) {
 	h := &p.Header
@@ -117,6 +82,7 @@ func (kc *kvConn) selectBucket(p *memcached.Packet) {
 		return
 	}
 	kc.bucket = b
+	kc.known = clusterVersion{} // as kv_engine: the new bucket's configs are all news
 	kc.respond(h, memcached.StatusSuccess, 0, nil, nil, nil)
 }
 

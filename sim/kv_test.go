@@ -31,34 +31,20 @@ func ownedVB(t *testing.T, c *Cluster, n *Node) (own, other uint16) {
 	return own, other
 }
 
-func TestHello(t *testing.T) {
-	c := startCluster(t, Options{Nodes: 1})
-	kv := dialKV(t, c.Nodes()[0].KVAddr())
-	features := []byte{0, featureXError, 0, featureSelectBucket, 0, 0x04, 0, 0x12, 0, 0x0b, 0, featureTCPNoDelay}
-	r := kv.do(memcached.OpHello, 0, 0, nil, []byte("agent"), features)
-	want := []byte{0, featureXError, 0, featureSelectBucket, 0, featureTCPNoDelay}
-	if r.Status != memcached.StatusSuccess || !bytes.Equal(r.Value, want) {
-		t.Errorf("HELLO: %s %x, want SUCCESS %x (MUTATION_SEQNO, COLLECTIONS, JSON declined)", r.Status, r.Value, want)
-	}
-	if r := kv.do(memcached.OpHello, 0, 0, nil, nil, []byte{1}); r.Status != memcached.StatusEINVAL {
-		t.Errorf("HELLO odd value: %s, want EINVAL", r.Status)
-	}
-}
-
 func TestBeforeAuth(t *testing.T) {
 	c := startCluster(t, Options{Nodes: 1})
 	addr := c.Nodes()[0].KVAddr()
 
 	t.Run("with XERROR", func(t *testing.T) {
 		kv := dialKV(t, addr)
-		kv.do(memcached.OpHello, 0, 0, nil, nil, []byte{0, featureXError})
+		kv.do(memcached.OpHello, 0, 0, nil, nil, featureList(featureXError))
 		tests := []struct {
 			op   memcached.Opcode
 			key  string
 			want memcached.Status
 		}{
 			{memcached.OpGet, "k", memcached.StatusNoBucket},
-			{memcached.OpGetClusterConfig, "", memcached.StatusNoBucket},
+			{memcached.OpGetClusterConfig, "", memcached.StatusEAccess},
 			{memcached.OpSelectBucket, "default", memcached.StatusEAccess},
 			{memcached.OpNoop, "", memcached.StatusSuccess},
 			{memcached.OpVersion, "", memcached.StatusSuccess},

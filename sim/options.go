@@ -54,6 +54,12 @@ type Options struct {
 	// (memccapable checks it). By default a node answers like Couchbase,
 	// with the CAS of the deletion.
 	ZeroDeleteCAS bool
+	// NoClustermapPush starts the cluster with clustermap push
+	// notifications off (the memcached setting
+	// clustermap_push_notifications_enabled): HELLO declines
+	// ClustermapChangeNotification and its brief form, and nothing is
+	// pushed. Cluster.SetClustermapPush changes it at run time.
+	NoClustermapPush bool
 	// RebalanceBatch is how many vBuckets a rebalance moves per revision.
 	// Default 64.
 	RebalanceBatch int
