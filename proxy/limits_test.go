@@ -2,11 +2,13 @@ package proxy
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vbproxy/vbproxy/memcached"
+	"github.com/vbproxy/vbproxy/proxy/edge"
 	"github.com/vbproxy/vbproxy/sim"
 )
 
@@ -162,7 +164,13 @@ func TestIdleTimeout(t *testing.T) {
 }
 
 func TestProxyProtocol(t *testing.T) {
-	_, srv, addr, _ := simCluster(t, sim.Options{}, Options{ProxyProtocol: true})
+	e, err := edge.New(edge.Options{
+		ProxyProtocol: edge.ProxyOptional,
+		TrustedCIDRs:  []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+	})
+	must(t, err)
+	t.Cleanup(func() { _ = e.Close() })
+	_, srv, addr, _ := simCluster(t, sim.Options{}, Options{Edge: e})
 	c := dial(t, addr)
 	c.write([]byte("PROXY TCP4 203.0.113.7 127.0.0.1 40001 11211\r\n"))
 	c.set("pp", "1")
@@ -181,9 +189,25 @@ func TestProxyProtocol(t *testing.T) {
 		t.Errorf("Clients() = %+v, want one with %s", srv.Clients(), d.conn.LocalAddr())
 	}
 	// A malformed header closes the connection.
-	e := dial(t, addr)
-	e.write([]byte("PROXY TCP4 nonsense\r\n"))
-	e.expectClosed()
+	bad := dial(t, addr)
+	bad.write([]byte("PROXY TCP4 nonsense\r\n"))
+	bad.expectClosed()
+	// A v2 header (built by hand: signature, PROXY command, TCP over IPv4,
+	// 12 address bytes) with the request right behind it in the same write.
+	v2 := dial(t, addr)
+	hdr := []byte("\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c")
+	hdr = append(hdr, 198, 51, 100, 9, 127, 0, 0, 1, 0x9c, 0x41, 0x2b, 0x67) // 198.51.100.9:40001 -> 127.0.0.1:11111
+	v2.write(append(hdr, req(memcached.OpGet, 5, nil, []byte("pp"), nil)...))
+	if h, _ := v2.read(); h.Opaque != 5 || h.Status != memcached.StatusSuccess {
+		t.Fatalf("GET behind a v2 header: opaque %d %v", h.Opaque, h.Status)
+	}
+	found = false
+	for _, cl := range srv.Clients() {
+		found = found || cl.Remote == "198.51.100.9:40001"
+	}
+	if !found {
+		t.Errorf("Clients() = %+v, want one from the v2 header's 198.51.100.9:40001", srv.Clients())
+	}
 }
 
 // TestFlushAllowed checks that FLUSH reaches every node when allowed, and

@@ -1,12 +1,14 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/vbproxy/vbproxy/memcached"
+	"github.com/vbproxy/vbproxy/proxy/edge"
 	"github.com/vbproxy/vbproxy/vbmap"
 )
 
@@ -137,11 +139,22 @@ type Options struct {
 	// AllowFlush lets FLUSH through to every node. false (the default)
 	// answers FLUSH with NOT_SUPPORTED.
 	AllowFlush bool
-	// ProxyProtocol accepts a PROXY protocol v1 header at the start of each
-	// client connection, so logs and Clients show the real client address.
-	ProxyProtocol bool
-	// ProxyHeaderTimeout bounds the wait for a PROXY header. 0 means 5s.
-	ProxyHeaderTimeout time.Duration
+	// Edge admits each client connection before it joins an event loop, on
+	// a goroutine of its own: the PROXY protocol header (v1 or v2, from
+	// trusted sources only), the TLS handshake, the user a verified client
+	// certificate maps to. Handshakes in progress count against MaxConns.
+	// nil means plain TCP without a PROXY header.
+	Edge *edge.Edge
+	// UpstreamTLS, when set, makes every node connection TLS (Couchbase's
+	// kvSSL ports, which the map names when cluster TLS is on): the server
+	// name is the host dialled unless the config sets one
+	// (tlsconf.ForAddr), and the handshake is bounded by ConnectTimeout.
+	// nil means plain TCP.
+	UpstreamTLS *tls.Config
+	// SCRAMOverTLS makes upstream connections prefer SCRAM over PLAIN even
+	// over TLS. false (the default) authenticates with PLAIN over TLS, as
+	// the Couchbase SDKs do; without TLS SCRAM is always preferred.
+	SCRAMOverTLS bool
 	// Users are the client SASL PLAIN users (name to password). Empty means
 	// no client authentication is required (a client's SASL attempt then
 	// succeeds).
@@ -169,12 +182,11 @@ const DefaultReplyHold = 500 * time.Microsecond
 
 // Defaults.
 const (
-	defaultPoolSize           = 2
-	defaultOperationTimeout   = 2500 * time.Millisecond
-	defaultWriteTimeout       = 30 * time.Second
-	defaultPipelineDepth      = 128
-	maxPipelineDepth          = 1 << 16
-	defaultProxyHeaderTimeout = 5 * time.Second
+	defaultPoolSize         = 2
+	defaultOperationTimeout = 2500 * time.Millisecond
+	defaultWriteTimeout     = 30 * time.Second
+	defaultPipelineDepth    = 128
+	maxPipelineDepth        = 1 << 16
 )
 
 // Sentinel errors.
@@ -205,7 +217,6 @@ func (o *Options) normalize() error {
 		{"MaxConns", int64(o.MaxConns)},
 		{"MaxRequestSize", int64(o.MaxRequestSize)},
 		{"PipelineDepth", int64(o.PipelineDepth)},
-		{"ProxyHeaderTimeout", int64(o.ProxyHeaderTimeout)},
 	} {
 		if f.v < 0 {
 			return fmt.Errorf("%w: %s is negative (%d)", ErrInvalidOptions, f.name, f.v)
@@ -242,9 +253,6 @@ func (o *Options) normalize() error {
 		d <<= 1
 	}
 	o.PipelineDepth = d
-	if o.ProxyHeaderTimeout == 0 {
-		o.ProxyHeaderTimeout = defaultProxyHeaderTimeout
-	}
 	if o.ReplyHold == 0 {
 		o.ReplyHold = DefaultReplyHold
 	}

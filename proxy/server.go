@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vbproxy/vbproxy/internal/tlsconf"
 	"github.com/vbproxy/vbproxy/memcached"
 	"github.com/vbproxy/vbproxy/proxy/eventloop"
 	"github.com/vbproxy/vbproxy/proxy/upstream"
@@ -32,6 +33,8 @@ type Server struct {
 
 	closing atomic.Bool   // Shutdown began: refuse connections, stop retries
 	closed  chan struct{} // closed when Shutdown begins
+	ctx     context.Context
+	cancel  context.CancelFunc // at Shutdown: aborts admissions in progress
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -85,6 +88,7 @@ func New(o Options) (*Server, error) {
 	if s.obs == nil {
 		s.obs = nopObserver{}
 	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.upOpts = upstream.Options{
 		Bucket:           o.Bucket,
 		User:             o.User,
@@ -92,6 +96,8 @@ func New(o Options) (*Server, error) {
 		QueueSize:        o.QueueSize,
 		ConnectTimeout:   o.ConnectTimeout,
 		OperationTimeout: o.OperationTimeout,
+		TLS:              o.UpstreamTLS,
+		SCRAMOverTLS:     o.SCRAMOverTLS,
 		Logger:           o.Logger,
 		OnState:          func(node string, st upstream.State) { s.obs.UpstreamConn(node, UpstreamState(st)) },
 		OnError:          func(node, kind string) { s.obs.UpstreamError(node, kind) },
@@ -219,8 +225,8 @@ func (s *Server) connsPerNode() int { return len(s.loops) * s.o.PoolSize }
 
 // Serve accepts client connections on ln until Shutdown (then it returns
 // ErrServerClosed) or an accept error that is not temporary. Each accepted
-// connection joins one of the event loops (after its PROXY header, with
-// Options.ProxyProtocol). Serve may be called for several listeners at once.
+// connection joins one of the event loops (after Options.Edge admitted it:
+// PROXY header, TLS). Serve may be called for several listeners at once.
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
 	if s.closing.Load() {
@@ -288,15 +294,27 @@ func (s *Server) accept(c net.Conn) {
 	}
 	s.connsTotal.Add(1)
 	s.obs.ClientConn(ConnAccepted)
-	if s.o.ProxyProtocol {
+	if s.o.Edge != nil {
 		s.admitting.Add(1)
 		go func() {
 			defer s.admitting.Done()
-			s.admitProxied(c)
+			s.admit(c)
 		}()
 		return
 	}
-	s.handoff(c, c.RemoteAddr().String(), c.LocalAddr().String(), nil)
+	s.handoff(c, c.RemoteAddr().String(), c.LocalAddr().String(), nil, "")
+}
+
+// admit runs the edge (PROXY header, TLS handshake) on the connection's own
+// goroutine, then hands it to a loop. A refused connection is closed by the
+// edge, which logs why.
+func (s *Server) admit(c net.Conn) {
+	a, err := s.o.Edge.Admit(s.ctx, c)
+	if err != nil {
+		s.connEnded()
+		return
+	}
+	s.handoff(a.Conn, a.Remote.String(), a.Local.String(), a.Buffered, a.User)
 }
 
 func (s *Server) refuse(c net.Conn, why string) {
@@ -307,8 +325,8 @@ func (s *Server) refuse(c net.Conn, why string) {
 }
 
 // handoff gives an admitted connection to the next loop. pre holds bytes
-// already read from it.
-func (s *Server) handoff(c net.Conn, remote, local string, pre []byte) {
+// already read from it; user is the user its client certificate maps to.
+func (s *Server) handoff(c net.Conn, remote, local string, pre []byte, user string) {
 	fd, _, err := eventloop.Detach(c)
 	if err != nil {
 		s.log.Warn("client connection not handed to a loop", "remote", remote, "err", err)
@@ -317,12 +335,17 @@ func (s *Server) handoff(c net.Conn, remote, local string, pre []byte) {
 	}
 	ls := s.loops[int(s.next.Add(1))%len(s.loops)]
 	s.wg.Add(1)
-	ls.lp.Post(func() { ls.startSession(fd, remote, local, pre) })
+	ls.lp.Post(func() { ls.startSession(fd, remote, local, pre, user) })
 }
 
 // startSession runs on the loop: the session is registered and starts.
-func (ls *loopState) startSession(fd int, remote, local string, pre []byte) {
+func (ls *loopState) startSession(fd int, remote, local string, pre []byte, user string) {
 	s := newSession(ls, fd, remote, local)
+	if _, ok := ls.srv.o.Users[user]; ok && user != "" {
+		// A verified client certificate stands in for SASL.
+		s.authed = true
+		s.authedNow.Store(true)
+	}
 	ls.sessions[s] = struct{}{}
 	srv := ls.srv
 	srv.mu.Lock()
@@ -363,6 +386,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	first := !s.closing.Swap(true)
 	if first {
 		close(s.closed)
+		s.cancel()
 	}
 	for ln := range s.listeners {
 		_ = ln.Close()
@@ -457,12 +481,21 @@ func (s *Server) Nodes() []NodeStatus {
 		st := NodeStatus{Addr: addr, State: n.State().String(), Conns: n.Conns()}
 		if n.State() != upstream.StateUp {
 			if err := n.LastError(); err != nil {
-				st.Reason = err.Error()
+				st.Reason = nodeReason(err)
 			}
 		}
 		out = append(out, st)
 	}
 	return out
+}
+
+// nodeReason is the short text of why a node is down: a TLS failure as
+// tlsconf describes it (untrusted, name mismatch, expired), else the error.
+func nodeReason(err error) string {
+	if errors.Is(err, upstream.ErrTLS) {
+		return "TLS: " + tlsconf.DescribeTLSError(err)
+	}
+	return err.Error()
 }
 
 // ClientStatus describes one client connection.

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/vbproxy/vbproxy/admin"
 	"github.com/vbproxy/vbproxy/proxy"
+	"github.com/vbproxy/vbproxy/proxy/edge"
 	"github.com/vbproxy/vbproxy/vbmap"
 )
 
@@ -62,7 +64,16 @@ func newApp(cfg *Config, sec secrets, log *slog.Logger) (*app, error) {
 			a.buckets = append(a.buckets, b)
 		}
 		l := &listener{idx: i, cfg: lc, b: b}
-		srv, err := proxy.New(a.proxyOptions(l, sec))
+		o := a.proxyOptions(l, sec)
+		if l.cfg.ProxyProtocol {
+			// PROXY v1 or v2 from any source, as before trusted_cidrs.
+			e, err := edge.New(edge.Options{ProxyProtocol: edge.ProxyOptional, TrustedCIDRs: trustAll, Logger: o.Logger})
+			if err != nil {
+				return nil, fmt.Errorf("listeners[%d]: %w", i, err)
+			}
+			o.Edge = e
+		}
+		srv, err := proxy.New(o)
 		if err != nil {
 			return nil, fmt.Errorf("listeners[%d]: %w", i, err)
 		}
@@ -126,6 +137,7 @@ func (a *app) proxyOptions(l *listener, sec secrets) proxy.Options {
 		Map:              l.b.src,
 		User:             c.Cluster.User,
 		Password:         sec.clusterPassword,
+		Loops:            c.Upstream.Loops,
 		PoolSize:         c.Upstream.PoolSize,
 		QueueSize:        c.Upstream.QueueSize,
 		ConnectTimeout:   time.Duration(c.Upstream.ConnectTimeout),
@@ -135,7 +147,6 @@ func (a *app) proxyOptions(l *listener, sec secrets) proxy.Options {
 		MaxConns:         c.Limits.MaxConnections,
 		MaxRequestSize:   c.Limits.MaxRequestSize,
 		AllowFlush:       l.cfg.AllowFlush,
-		ProxyProtocol:    l.cfg.ProxyProtocol,
 		Logger:           a.log.With("listener", l.cfg.Address),
 		Observer:         observer{l.b.metrics},
 	}
@@ -149,6 +160,9 @@ func (a *app) proxyOptions(l *listener, sec secrets) proxy.Options {
 	}
 	return o
 }
+
+// trustAll trusts a PROXY header from any source.
+var trustAll = []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}
 
 // ready reports whether every listener of the bucket is serving with a map.
 func (b *bucket) ready() bool {

@@ -56,6 +56,9 @@ type ClusterConfig struct {
 
 // UpstreamConfig tunes the connections to the nodes.
 type UpstreamConfig struct {
+	// Loops is the number of event loops (OS threads) of each listener's
+	// data path; each has its own PoolSize connections to every node.
+	Loops            int      `yaml:"loops"`
 	PoolSize         int      `yaml:"pool_size"`
 	QueueSize        int      `yaml:"queue_size"`
 	ConnectTimeout   Duration `yaml:"connect_timeout"`
@@ -96,6 +99,7 @@ const (
 	defaultAdmin          = "127.0.0.1:8080"
 	defaultNetwork        = "default"
 	defaultPollInterval   = 10 * time.Second
+	defaultLoops          = 1
 	defaultPoolSize       = 2
 	defaultQueueSize      = 4096
 	defaultConnectTimeout = 2 * time.Second
@@ -115,7 +119,7 @@ func DefaultConfig() Config {
 	return Config{
 		Cluster: ClusterConfig{Network: defaultNetwork, PollInterval: Duration(defaultPollInterval)},
 		Upstream: UpstreamConfig{
-			PoolSize: defaultPoolSize, QueueSize: defaultQueueSize,
+			Loops: defaultLoops, PoolSize: defaultPoolSize, QueueSize: defaultQueueSize,
 			ConnectTimeout: Duration(defaultConnectTimeout), OperationTimeout: Duration(defaultOpTimeout),
 		},
 		Limits:   LimitsConfig{MaxConnections: defaultMaxConnections, MaxRequestSize: defaultMaxRequestSize, ReplyHold: Duration(proxy.DefaultReplyHold)},

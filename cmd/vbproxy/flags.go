@@ -22,6 +22,7 @@ type options struct {
 	admin                     string
 	allowFlush, proxyProtocol bool
 	poolSize                  int
+	loops                     int
 	logLevel, logFormat       string
 	set                       map[string]bool // flags given on the command line
 }
@@ -80,7 +81,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.admin, "admin", "", "admin HTTP `address` for /healthz, /readyz, /metrics, /vbmap, /reload; \"\" disables it (default "+defaultAdmin+")")
 	fs.BoolVar(&o.allowFlush, "allow-flush", false, "let FLUSH through to every node (refused by default)")
 	fs.BoolVar(&o.proxyProtocol, "proxy-protocol", false, "accept PROXY protocol v1 headers from a load balancer")
-	fs.IntVar(&o.poolSize, "pool-size", 0, "upstream connections per node (default 2)")
+	fs.IntVar(&o.poolSize, "pool-size", 0, "upstream connections per node on each event loop (default 2)")
+	fs.IntVar(&o.loops, "loops", 0, "event loops (OS threads) per listener (default 1)")
 	fs.StringVar(&o.logLevel, "log-level", "", "log level: debug, info, warn or error (default \"info\")")
 	fs.StringVar(&o.logFormat, "log-format", "", "log format: text or json (default \"text\")")
 	if err := fs.Parse(args); err != nil {
@@ -157,6 +159,9 @@ func (o *options) apply(cfg *Config) {
 	}
 	if o.set["admin"] {
 		cfg.Admin.Address = o.admin
+	}
+	if o.set["loops"] {
+		cfg.Upstream.Loops = o.loops
 	}
 	if o.set["pool-size"] {
 		cfg.Upstream.PoolSize = o.poolSize

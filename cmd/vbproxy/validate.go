@@ -40,6 +40,7 @@ func validate(cfg *Config, env lookupEnv) (secrets, []FieldError) {
 	var s secrets
 	v.listeners(cfg, &s)
 	s.clusterPassword = v.cluster(&cfg.Cluster)
+	v.positive("upstream.loops", cfg.Upstream.Loops)
 	v.positive("upstream.pool_size", cfg.Upstream.PoolSize)
 	v.positive("upstream.queue_size", cfg.Upstream.QueueSize)
 	v.positiveDuration("upstream.connect_timeout", cfg.Upstream.ConnectTimeout)

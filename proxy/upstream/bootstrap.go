@@ -89,7 +89,7 @@ func (b *bootstrapper) run() error {
 	if s := b.pkt.Status; s != memcached.StatusSuccess {
 		return fmt.Errorf("%w: SASL_LIST_MECHS: %s%s", ErrAuth, s, detail(b.pkt.Value))
 	}
-	mi := chooseMechanism(string(b.pkt.Value))
+	mi := chooseMechanism(string(b.pkt.Value), b.o.TLS != nil && !b.o.SCRAMOverTLS)
 	if mi < 0 {
 		return fmt.Errorf("%w: no supported SASL mechanism in %q", ErrAuth, printable(b.pkt.Value))
 	}

@@ -2,9 +2,11 @@ package upstream
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"time"
 
+	"github.com/vbproxy/vbproxy/internal/tlsconf"
 	"github.com/vbproxy/vbproxy/memcached"
 	"github.com/vbproxy/vbproxy/proxy/eventloop"
 )
@@ -33,6 +35,15 @@ func (n *Node) connect() dialResult {
 	deadline, _ := ctx.Deadline()
 	_ = nc.SetDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(aLongTimeAgo) })
+	if n.o.TLS != nil {
+		tc := tls.Client(nc, tlsconf.ForAddr(n.o.TLS, n.addr))
+		if err := tc.HandshakeContext(ctx); err != nil {
+			stop()
+			_ = nc.Close()
+			return dialResult{fd: -1, err: fmt.Errorf("%w: %w", ErrTLS, err)}
+		}
+		nc = tc
+	}
 	rd := memcached.NewReader(nc, memcached.ReaderOptions{BufSize: 4 << 10})
 	b := &bootstrapper{w: nc, rd: rd, o: &n.o, scram: &n.scram}
 	err = b.run()

@@ -35,3 +35,8 @@ var (
 // ErrConnecting is Send's answer while the connection's first attempt is in
 // progress: the node is not known to be down; the request may wait for it.
 var ErrConnecting = errors.New("upstream: connection not up yet")
+
+// ErrTLS: the TLS handshake with the node failed (untrusted certificate,
+// name mismatch, expired, not a TLS port); it wraps the crypto error, which
+// tlsconf.DescribeTLSError turns into a short reason.
+var ErrTLS = errors.New("upstream: TLS handshake failed")

@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"time"
@@ -53,6 +54,13 @@ type Options struct {
 	// MinBackoff and MaxBackoff bound the jittered exponential delay between
 	// reconnection attempts. Defaults 50ms and 5s.
 	MinBackoff, MaxBackoff time.Duration
+	// TLS, when set, makes the connections TLS: tlsconf.ForAddr(TLS, addr)
+	// per dial (server name = the host dialled unless TLS.ServerName is
+	// set), the handshake inside ConnectTimeout. nil means plain TCP.
+	TLS *tls.Config
+	// SCRAMOverTLS keeps SCRAM first over TLS; by default TLS connections
+	// authenticate with PLAIN when the node offers it, as the SDKs do.
+	SCRAMOverTLS bool
 	// Agent is the name sent in HELLO (servers log it). Default "vbproxy".
 	Agent string
 	// Logger receives one line per pool state change and per change of

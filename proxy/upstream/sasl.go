@@ -24,11 +24,18 @@ var mechanisms = [...]mechanism{
 
 // chooseMechanism returns the index in mechanisms of the most preferred
 // mechanism in the server's space-separated list, or -1 when none is known.
-func chooseMechanism(list string) int {
+// preferPlain (over TLS, as the SDKs do) puts PLAIN first.
+func chooseMechanism(list string, preferPlain bool) int {
 	best := -1
 	for _, name := range strings.Fields(list) {
 		for i := range mechanisms {
-			if mechanisms[i].name == name && (best < 0 || i < best) {
+			if mechanisms[i].name != name {
+				continue
+			}
+			if preferPlain && mechanisms[i].hash == nil {
+				return i
+			}
+			if best < 0 || i < best {
 				best = i
 			}
 		}
