@@ -2,13 +2,16 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vbproxy/vbproxy/admin"
@@ -24,13 +27,27 @@ const adminShutdownTimeout = 2 * time.Second
 // app is the wired process: one vbmap.Source per bucket, one proxy.Server
 // per listener, the metrics and the admin server.
 type app struct {
-	cfg     *Config
+	cfg     *Config // the configuration started with; never changed
+	sec     secrets // the secrets started with
 	log     *slog.Logger
 	metrics *admin.Metrics
 	buckets []*bucket   // distinct buckets in listener order
 	lis     []*listener // in configuration order
 	admin   *admin.Server
 	adminLn net.Listener
+
+	// Set by run (tests may set them): the log level a reload changes, the
+	// config file and how to re-read it, SIGHUP.
+	level      *slog.LevelVar
+	configFile string
+	load       func() (*Config, secrets, []FieldError)
+	hup        <-chan os.Signal
+
+	reloadMu   sync.Mutex
+	applied    Config                          // cfg with every reloaded live setting applied (under reloadMu)
+	appliedSec secrets                         // the secrets in force (under reloadMu)
+	adminCert  atomic.Pointer[tls.Certificate] // served by the admin TLS listener
+	drain      atomic.Int64                    // shutdown.drain_timeout, live
 }
 
 type bucket struct {
@@ -51,7 +68,11 @@ type listener struct {
 // newApp builds every component from a validated configuration; it does no
 // I/O (run listens).
 func newApp(cfg *Config, sec secrets, log *slog.Logger) (*app, error) {
-	a := &app{cfg: cfg, log: log, metrics: admin.NewMetrics(admin.MetricsOptions{Version: version})}
+	a := &app{cfg: cfg, sec: sec, applied: *cfg, appliedSec: sec, log: log, metrics: admin.NewMetrics(admin.MetricsOptions{Version: version})}
+	a.drain.Store(int64(cfg.Shutdown.DrainTimeout))
+	if sec.adminCert != nil {
+		a.adminCert.Store(sec.adminCert)
+	}
 	byName := map[string]*bucket{}
 	for i, lc := range cfg.Listeners {
 		b := byName[lc.Bucket]
@@ -83,23 +104,36 @@ func newApp(cfg *Config, sec secrets, log *slog.Logger) (*app, error) {
 		a.metrics.AddNodeSource(lc.Bucket, nodeStatuses(srv))
 	}
 	if cfg.Admin.Address != "" {
-		var buckets []admin.Bucket
-		for _, b := range a.buckets {
-			buckets = append(buckets, admin.Bucket{
-				Name: b.name, Map: b.src, Reloader: b.src, Metrics: b.metrics,
-				Ready: b.ready, Nodes: b.nodes,
-			})
-		}
-		srv, err := admin.New(admin.Options{
-			Buckets: buckets, Metrics: a.metrics, Pprof: cfg.Admin.Pprof,
-			Logger: log.With("component", "admin"),
-		})
-		if err != nil {
+		if err := a.newAdmin(); err != nil {
 			return nil, err
 		}
-		a.admin = srv
 	}
 	return a, nil
+}
+
+// newAdmin builds the admin server over the buckets and feeds its console
+// the map changes.
+func (a *app) newAdmin() error {
+	var buckets []admin.Bucket
+	for _, b := range a.buckets {
+		buckets = append(buckets, admin.Bucket{
+			Name: b.name, Map: b.src, Reloader: b.src, Metrics: b.metrics,
+			Ready: b.ready, Nodes: b.nodes, Clients: b.clients,
+		})
+	}
+	srv, err := admin.New(admin.Options{
+		Buckets: buckets, Metrics: a.metrics, Pprof: a.cfg.Admin.Pprof,
+		Token: a.sec.adminToken, Version: version, ConfigReload: a.reloadConfigHTTP,
+		Logger: a.log.With("component", "admin"),
+	})
+	if err != nil {
+		return err
+	}
+	a.admin = srv
+	for _, b := range a.buckets {
+		b.src.Subscribe(func(old, m *vbmap.Map) { srv.MapChanged(b.name, old, m) })
+	}
+	return nil
 }
 
 func (a *app) newBucket(name string, sec secrets) (*bucket, error) {
@@ -185,6 +219,9 @@ func (b *bucket) nodes() []admin.NodeStatus {
 				if out[i].State != n.State {
 					out[i].State = "mixed"
 				}
+				if out[i].Reason == "" {
+					out[i].Reason = n.Reason
+				}
 				continue
 			}
 			idx[n.Addr] = len(out)
@@ -192,6 +229,20 @@ func (b *bucket) nodes() []admin.NodeStatus {
 		}
 	}
 	return out
+}
+
+// clients adds up the client counters of the bucket's listeners.
+func (b *bucket) clients() admin.ClientStats {
+	var c admin.ClientStats
+	for _, l := range b.lis {
+		st := l.srv.Stats()
+		c.Connections += st.ConnsCurrent
+		c.Accepted += st.ConnsTotal
+		c.Refused += st.ConnsRefused
+		c.AuthFailures += st.AuthFailures
+		c.Requests += st.Requests
+	}
+	return c
 }
 
 // run listens, serves until ctx ends (a signal) or a component fails, then
@@ -236,15 +287,22 @@ func (a *app) serve(ctx context.Context, stopSignals func()) error {
 				fatal <- fmt.Errorf("admin %s: %w", a.cfg.Admin.Address, err)
 			}
 		})
-		a.log.Info("admin listening", "address", a.adminLn.Addr().String(), "pprof", a.cfg.Admin.Pprof)
+		a.logAdmin()
 	}
 
 	var runErr error
-	select {
-	case <-ctx.Done():
-		a.log.Info("shutting down", "reason", context.Cause(ctx), "drain_timeout", a.cfg.Shutdown.DrainTimeout)
-	case runErr = <-fatal:
-		a.log.Error("shutting down after a failure", "err", runErr, "drain_timeout", a.cfg.Shutdown.DrainTimeout)
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			a.log.Info("shutting down", "reason", context.Cause(ctx), "drain_timeout", time.Duration(a.drain.Load()))
+			break wait
+		case runErr = <-fatal:
+			a.log.Error("shutting down after a failure", "err", runErr, "drain_timeout", time.Duration(a.drain.Load()))
+			break wait
+		case <-a.hup:
+			_, _ = a.reloadConfig("SIGHUP")
+		}
 	}
 	stopSignals()
 	a.shutdown()
@@ -278,9 +336,28 @@ func (a *app) listen() error {
 		if err != nil {
 			return fail(fmt.Errorf("admin.address: %w", err))
 		}
+		if a.adminCert.Load() != nil {
+			ln = tls.NewListener(ln, &tls.Config{
+				MinVersion:     tls.VersionTLS12,
+				GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return a.adminCert.Load(), nil },
+			})
+		}
 		a.adminLn = ln
 	}
 	return nil
+}
+
+// logAdmin logs the admin server's address and protection, with a warning
+// when the token would cross a network in clear.
+func (a *app) logAdmin() {
+	addr := a.adminLn.Addr().String()
+	tlsOn, token := a.adminCert.Load() != nil, a.admin.TokenRequired()
+	a.log.Info("admin listening", "address", addr, "pprof", a.cfg.Admin.Pprof, "tls", tlsOn, "token", token)
+	if host, _, err := net.SplitHostPort(addr); err == nil && token && !tlsOn {
+		if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+			a.log.Warn("the admin token travels in clear: set admin.tls, or keep admin.address on loopback", "address", addr)
+		}
+	}
 }
 
 // shutdown turns readiness off, drains the listeners within the drain
@@ -289,7 +366,7 @@ func (a *app) shutdown() {
 	if a.admin != nil {
 		a.admin.SetDraining()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(a.cfg.Shutdown.DrainTimeout))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(a.drain.Load()))
 	defer cancel()
 	var wg sync.WaitGroup
 	for _, l := range a.lis {

@@ -79,12 +79,27 @@ type LimitsConfig struct {
 type AdminConfig struct {
 	Address string `yaml:"address"`
 	Pprof   bool   `yaml:"pprof"`
+	// TokenFile holds the bearer token that POST /reload, /debug/pprof/ and
+	// key probes require; "" leaves them open. Re-read on config reload.
+	TokenFile string         `yaml:"token_file"`
+	TLS       AdminTLSConfig `yaml:"tls"`
 }
 
-// LogConfig selects the log level and format.
+// AdminTLSConfig serves the admin server over HTTPS when both files are set;
+// the pair is re-read on config reload.
+type AdminTLSConfig struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// LogConfig selects the log level and format, and the slow-request log.
 type LogConfig struct {
 	Level  string `yaml:"level"`
 	Format string `yaml:"format"`
+	// SlowRequest logs requests slower than this (0 = off);
+	// SlowRequestKeys adds their keys to those lines.
+	SlowRequest     Duration `yaml:"slow_request"`
+	SlowRequestKeys bool     `yaml:"slow_request_keys"`
 }
 
 // ShutdownConfig bounds the graceful shutdown.

@@ -65,7 +65,7 @@ log: {level: info, format: text}
 		}},
 		{"the rest", []string{"-admin", "", "-pool-size", "8", "-log-level", "debug", "-log-format", "json", "-password-env", "OTHER"},
 			func(t *testing.T, c *Config, s secrets) {
-				if c.Admin.Address != "" || c.Upstream.PoolSize != 8 || c.Log != (LogConfig{"debug", "json"}) || s.clusterPassword != "other-pw" {
+				if c.Admin.Address != "" || c.Upstream.PoolSize != 8 || c.Log != (LogConfig{Level: "debug", Format: "json"}) || s.clusterPassword != "other-pw" {
 					t.Errorf("got admin %q pool %d log %+v password %q", c.Admin.Address, c.Upstream.PoolSize, c.Log, s.clusterPassword)
 				}
 			}},

@@ -6,27 +6,36 @@ import (
 	"log/slog"
 )
 
-// newLogger builds the process logger from log.level and log.format.
-func newLogger(c LogConfig, w io.Writer) (*slog.Logger, error) {
-	var level slog.Level
-	switch c.Level {
-	case "debug":
-		level = slog.LevelDebug
-	case "info", "":
-		level = slog.LevelInfo
-	case "warn":
-		level = slog.LevelWarn
-	case "error":
-		level = slog.LevelError
-	default:
-		return nil, fmt.Errorf("log.level: unknown level %q", c.Level)
+// newLogger builds the process logger from log.level and log.format. Its
+// level is the returned LevelVar, which a config reload sets.
+func newLogger(c LogConfig, w io.Writer) (*slog.Logger, *slog.LevelVar, error) {
+	level, err := logLevel(c.Level)
+	if err != nil {
+		return nil, nil, err
 	}
-	ho := &slog.HandlerOptions{Level: level}
+	lv := new(slog.LevelVar)
+	lv.Set(level)
+	ho := &slog.HandlerOptions{Level: lv}
 	switch c.Format {
 	case "text", "":
-		return slog.New(slog.NewTextHandler(w, ho)), nil
+		return slog.New(slog.NewTextHandler(w, ho)), lv, nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, ho)), nil
+		return slog.New(slog.NewJSONHandler(w, ho)), lv, nil
 	}
-	return nil, fmt.Errorf("log.format: unknown format %q", c.Format)
+	return nil, nil, fmt.Errorf("log.format: unknown format %q", c.Format)
+}
+
+// logLevel parses log.level.
+func logLevel(name string) (slog.Level, error) {
+	switch name {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info", "":
+		return slog.LevelInfo, nil
+	case "warn":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("log.level: unknown level %q", name)
 }

@@ -22,7 +22,8 @@ func main() {
 // run is the whole program; it returns the exit status: 0 after a clean
 // shutdown or a good -check-config, 1 for a runtime failure, 2 for bad flags
 // or configuration. SIGINT and SIGTERM (or ctx ending) start the graceful
-// shutdown; a second signal kills the process.
+// shutdown; a second signal kills the process. SIGHUP reloads the config
+// file (as POST /reload?config=1 does).
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, env lookupEnv) int {
 	opts, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
@@ -53,7 +54,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, env looku
 		return 0
 	}
 
-	log, err := newLogger(cfg.Log, stderr)
+	log, level, err := newLogger(cfg.Log, stderr)
 	if err != nil { // validated already
 		fmt.Fprintf(stderr, "vbproxy: %v\n", err)
 		return 2
@@ -64,6 +65,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, env looku
 	if err != nil {
 		log.Error("vbproxy failed to start", "err", err)
 		return 1
+	}
+	// SIGHUP re-reads the config file and applies what can change live.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	a.level, a.hup = level, hup
+	if f := opts.configFile(); f != "" {
+		a.configFile = f
+		a.load = func() (*Config, secrets, []FieldError) { return loadConfig(opts, env) }
 	}
 	if err := a.run(ctx, stop); err != nil {
 		log.Error("vbproxy stopped on error", "err", err)

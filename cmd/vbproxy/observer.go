@@ -46,13 +46,20 @@ func (o observer) UpstreamError(node, kind string) { o.m.UpstreamError(node, kin
 
 func (o observer) Bytes(in, out int) { o.m.Bytes(in, out) }
 
+// UpstreamRequest records one forwarded request answered by node (the
+// console's per-node requests/s and latency, and the vbproxy_upstream_*
+// request metrics).
+func (o observer) UpstreamRequest(node string, status memcached.Status, d time.Duration) {
+	o.m.UpstreamRequest(node, status, d)
+}
+
 // nodeStatuses adapts proxy.Server.Nodes for admin.
 func nodeStatuses(srv *proxy.Server) func() []admin.NodeStatus {
 	return func() []admin.NodeStatus {
 		nodes := srv.Nodes()
 		out := make([]admin.NodeStatus, len(nodes))
 		for i, n := range nodes {
-			out[i] = admin.NodeStatus{Addr: n.Addr, State: n.State, Conns: n.Conns}
+			out[i] = admin.NodeStatus{Addr: n.Addr, State: n.State, Reason: n.Reason, Conns: n.Conns}
 		}
 		return out
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -19,6 +20,8 @@ import (
 type secrets struct {
 	clusterPassword string
 	users           []map[string]string // per listener: name to password
+	adminToken      string              // admin.token_file's token, "" when none
+	adminCert       *tls.Certificate    // admin.tls's pair, nil when none
 }
 
 // lookupEnv is os.LookupEnv; tests pass their own.
@@ -64,8 +67,13 @@ func validate(cfg *Config, env lookupEnv) (secrets, []FieldError) {
 			}
 		}
 	}
+	s.adminToken = v.adminToken(cfg.Admin.TokenFile)
+	s.adminCert = v.adminTLS(&cfg.Admin.TLS)
 	v.oneOf("log.level", cfg.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", cfg.Log.Format, "text", "json")
+	if d := cfg.Log.SlowRequest; d < 0 {
+		v.add("log.slow_request", "must be >= 0 (0 = off), got %s", d)
+	}
 	v.positiveDuration("shutdown.drain_timeout", cfg.Shutdown.DrainTimeout)
 	return s, v.errs
 }
@@ -112,6 +120,59 @@ func (v *validator) listeners(cfg *Config, s *secrets) {
 		}
 		s.users[i] = users
 	}
+}
+
+// minAdminToken is the shortest admin token accepted: shorter ones can be
+// guessed.
+const minAdminToken = 16
+
+// adminToken reads admin.token_file: one line of at least minAdminToken
+// visible ASCII characters (it travels in an HTTP header).
+func (v *validator) adminToken(file string) string {
+	if file == "" {
+		return ""
+	}
+	data, err := readFileMax(file, maxPasswordFile)
+	if err != nil {
+		v.add("admin.token_file", "%v", err)
+		return ""
+	}
+	tok := strings.TrimRight(string(data), "\r\n")
+	switch {
+	case tok == "":
+		v.add("admin.token_file", "%s is empty", file)
+		return ""
+	case len(tok) < minAdminToken:
+		v.add("admin.token_file", "%s: the token has %d characters, want at least %d (a short token can be guessed)", file, len(tok), minAdminToken)
+		return ""
+	}
+	for i := range len(tok) {
+		if c := tok[i]; c < 0x21 || c > 0x7e {
+			v.add("admin.token_file", "%s: the token must be one line of visible ASCII characters (byte %d is 0x%02x)", file, i, c)
+			return ""
+		}
+	}
+	return tok
+}
+
+// adminTLS loads admin.tls's certificate and key (both or neither).
+func (v *validator) adminTLS(c *AdminTLSConfig) *tls.Certificate {
+	switch {
+	case c.CertFile == "" && c.KeyFile == "":
+		return nil
+	case c.CertFile == "":
+		v.add("admin.tls.cert_file", "required with admin.tls.key_file")
+		return nil
+	case c.KeyFile == "":
+		v.add("admin.tls.key_file", "required with admin.tls.cert_file")
+		return nil
+	}
+	pair, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+	if err != nil {
+		v.add("admin.tls", "%s and %s: %v", c.CertFile, c.KeyFile, err)
+		return nil
+	}
+	return &pair
 }
 
 // cluster checks the cluster section and returns the cluster password.
