@@ -3,7 +3,6 @@ package admin
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 )
@@ -108,7 +107,11 @@ func (e *ConfigInvalidError) Error() string {
 			parts[i] = f.Field + ": " + f.Error
 		}
 	}
-	return fmt.Sprintf("%s: config not reloaded: %s", e.File, strings.Join(parts, "; "))
+	msg := "config not reloaded: " + strings.Join(parts, "; ")
+	if e.File != "" {
+		msg = e.File + ": " + msg
+	}
+	return msg
 }
 
 // reloadConfig serves POST /reload?config=1: 200 with the ConfigChange, 400

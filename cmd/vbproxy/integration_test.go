@@ -60,19 +60,27 @@ type running struct {
 }
 
 // startApp wires and starts the app in-process; Cleanup stops it and
-// checks it stopped cleanly.
-func startApp(t *testing.T, cfg *Config, sec secrets) *running {
+// checks it stopped cleanly. setup runs before it serves (to set the
+// fields run sets: the log level, the config loader, SIGHUP).
+func startApp(t *testing.T, cfg *Config, sec secrets, setup ...func(*app)) *running {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	a, err := newApp(cfg, sec, log)
 	if err != nil {
 		t.Fatalf("newApp: %v", err)
 	}
+	for _, fn := range setup {
+		fn(a)
+	}
 	if err := a.listen(); err != nil {
 		t.Fatalf("listen: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{app: a, cancel: cancel, proxy: a.lis[0].ln.Addr().String(), admin: "http://" + a.adminLn.Addr().String(), done: make(chan error, 1)}
+	scheme := "http://"
+	if a.adminCert.Load() != nil {
+		scheme = "https://"
+	}
+	r := &running{app: a, cancel: cancel, proxy: a.lis[0].ln.Addr().String(), admin: scheme + a.adminLn.Addr().String(), done: make(chan error, 1)}
 	go func() { r.done <- a.serve(ctx, func() {}) }()
 	t.Cleanup(func() {
 		cancel()
