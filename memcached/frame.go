@@ -89,3 +89,22 @@ func (p *Packet) Release() { *p = Packet{} }
 
 // Cap is the capacity of p's buffer (what it holds on to between packets).
 func (p *Packet) Cap() int { return cap(p.buf) }
+
+// Reuse returns p's buffer emptied, to build the next packet into (a
+// buffer grown past 64 KiB is not reused); pass the result to Adopt.
+func (p *Packet) Reuse() []byte {
+	if cap(p.buf) > retainLimit {
+		return nil
+	}
+	return p.buf[:0]
+}
+
+// Adopt makes pkt, one whole packet built by the caller (typically into
+// Reuse's buffer), p's buffer without copying it, and points Extras, Key
+// and Value into it.
+func (p *Packet) Adopt(pkt []byte) {
+	p.Header.Decode(pkt)
+	n := HeaderLen + int(p.BodyLen)
+	p.buf = pkt[:n]
+	p.slice(n)
+}

@@ -65,6 +65,12 @@ func checkPlain(users map[string]string, msg []byte) bool {
 	if len(authz) > 0 && !bytes.Equal(authz, user) {
 		return false // acting as another identity is not supported
 	}
+	return checkUser(users, user, pass)
+}
+
+// checkUser checks a user's password (SASL PLAIN, text authentication). The
+// comparison takes the same time whether or not the user exists.
+func checkUser(users map[string]string, user, pass []byte) bool {
 	want, known := users[string(user)]
 	if !known {
 		want = "\x00unknown-user" // compare anyway, so timing does not reveal unknown users

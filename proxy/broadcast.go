@@ -55,7 +55,11 @@ func (bc *broadcast) done() {
 		sl.fail(bc.status, fmt.Sprintf("Flush failed on %d of %d nodes", bc.failed, bc.total))
 		return
 	}
-	sl.local = memcached.AppendResponse(sl.local[:0], &sl.pkt.Header, memcached.StatusSuccess, 0, nil, nil, nil)
+	if sl.sess.proto == protoText {
+		sl.local = memcached.AppendTextLine(sl.local[:0], &sl.tr, "OK")
+	} else {
+		sl.local = memcached.AppendResponse(sl.local[:0], &sl.pkt.Header, memcached.StatusSuccess, 0, nil, nil, nil)
+	}
 	sl.answer(memcached.StatusSuccess)
 }
 

@@ -84,8 +84,13 @@ func (s *session) parseIn() {
 // start (or for one more read when it is whole).
 func (s *session) growIn() {
 	want := clientOutBuf
-	if _, _, w, err := memcached.Frame(s.in, memcached.MagicRequest, memcached.MaxKeyLen, s.srv.o.MaxRequestSize); err == nil {
-		want = max(want, w)
+	switch s.proto {
+	case protoBinary:
+		if _, _, w, err := memcached.Frame(s.in, memcached.MagicRequest, memcached.MaxKeyLen, s.srv.o.MaxRequestSize); err == nil {
+			want = max(want, w)
+		}
+	case protoText:
+		want = max(want, s.textWant)
 	}
 	if cap(s.in)-len(s.in) < 4<<10 || cap(s.in) < want {
 		grown := make([]byte, len(s.in), max(want, 2*cap(s.in)))
@@ -105,8 +110,22 @@ func (s *session) releaseIn() {
 }
 
 // parse issues a slot for each whole request at the start of b and returns
-// how many bytes it consumed.
+// how many bytes it consumed. The first byte a client sends decides its
+// protocol: 0x80 is binary, anything else text (text.go).
 func (s *session) parse(b []byte) int {
+	if s.proto == protoUnknown && len(b) > 0 {
+		if !s.detect(b[0]) {
+			return len(b)
+		}
+	}
+	if s.proto == protoText {
+		return s.parseText(b)
+	}
+	return s.parseBinary(b)
+}
+
+// parseBinary is parse for a binary-protocol session.
+func (s *session) parseBinary(b []byte) int {
 	off := 0
 	for off < len(b) && !s.readDone {
 		if s.skip > 0 {

@@ -136,6 +136,11 @@ type Options struct {
 	// that the batch's replies leave in one write instead of one per node
 	// that answered. 0 means 500µs; negative means replies never wait.
 	ReplyHold time.Duration
+	// Protocols restricts the client protocols served: ProtocolsBoth (the
+	// default; each connection's first byte decides), ProtocolsBinary or
+	// ProtocolsText. A client of another protocol gets an error in its own
+	// protocol, then the connection closes.
+	Protocols Protocols
 	// AllowFlush lets FLUSH through to every node. false (the default)
 	// answers FLUSH with NOT_SUPPORTED.
 	AllowFlush bool

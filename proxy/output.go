@@ -24,17 +24,23 @@ import (
 // write waits for it, at most Options.ReplyHold, so that a batch whose
 // requests went to several nodes leaves in one write, not one per node.
 
-// emit appends one reply (unless the quiet rules suppress it) and accounts
-// for it.
+// emit appends one reply and accounts for it. A binary reply is dropped
+// when the quiet rules suppress it; a text reply's bytes are already what
+// noreply and meta q leave of it.
 func (s *session) emit(sl *slot, b []byte) {
 	status := sl.status
-	if !s.closed && !sl.op.Suppress(status) {
+	if !s.closed && len(b) > 0 && (s.proto == protoText || !sl.op.Suppress(status)) {
 		if s.out == nil {
 			s.out = s.ls.outBuf()
 		}
 		s.out = append(s.out, b...)
 		s.markDirty()
 	}
+	s.account(sl, status)
+}
+
+// account counts one written (or suppressed) reply.
+func (s *session) account(sl *slot, status memcached.Status) {
 	s.holding = false
 	s.lastRead = sl.batch
 	s.ls.c.count(sl.op, status, !sl.byNode)
@@ -43,9 +49,15 @@ func (s *session) emit(sl *slot, b []byte) {
 
 // emitSlot emits a done slot's stored outcome.
 func (s *session) emitSlot(sl *slot) {
-	switch sl.out {
-	case outLocal:
+	switch {
+	case sl.out == outLocal:
 		s.emit(sl, sl.local)
+	case sl.out == outTextResp:
+		var h memcached.Header
+		h.Decode(sl.local)
+		s.emitTextResp(sl, &h, sl.local)
+	case s.proto == protoText:
+		s.emit(sl, s.textFailure(sl))
 	default:
 		h := memcached.Header{Opcode: sl.op, Opaque: sl.opaque}
 		s.scratch = memcached.AppendError(s.scratch[:0], &h, sl.status, sl.msg)

@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vbproxy/vbproxy/memcached"
 	"github.com/vbproxy/vbproxy/proxy/eventloop"
 )
 
@@ -23,6 +24,13 @@ type session struct {
 	remote string
 	local  string
 	since  time.Time
+
+	// proto is the client's protocol, decided by its first byte.
+	proto uint8
+	// Text protocol state (text.go).
+	treq     memcached.TextRequest // the command being parsed (reused)
+	getPos   int                   // a get line cut short by a full ring resumes at this key offset
+	textWant int                   // bytes the pending text command needs in all (line and data)
 
 	// Input (input.go): bytes read and not yet parsed; nil while there are
 	// none (the loop's shared buffer is read into first).
@@ -166,6 +174,12 @@ func (s *session) close() {
 	s.dropParked()
 	s.releaseIn()
 	s.releaseOut()
+	switch s.proto {
+	case protoBinary:
+		s.ls.c.connsBinary.Add(-1)
+	case protoText:
+		s.ls.c.connsText.Add(-1)
+	}
 	delete(s.ls.sessions, s)
 	s.log.Debug("client disconnected")
 	s.srv.sessionDone(s)

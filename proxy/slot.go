@@ -19,8 +19,9 @@ const (
 
 // How the writer turns a done slot into reply bytes.
 const (
-	outLocal uint8 = iota // reply bytes in local (made by the proxy, or a copied node reply)
-	outError              // an error reply built from status and msg
+	outLocal    uint8 = iota // reply bytes in local (made by the proxy, or a copied node reply)
+	outError                 // an error reply built from status and msg
+	outTextResp              // a node's binary reply in local, written as text (text.go)
 )
 
 // What a parked slot does when its backoff timer fires.
@@ -62,6 +63,9 @@ type slot struct {
 	fwdTried   bool
 	backoff    int64
 	timer      eventloop.Timer
+
+	// tr is a text command's reply context (text sessions only).
+	tr memcached.TextReply
 
 	// Outcome.
 	byNode bool // the reply came from a node
@@ -105,6 +109,18 @@ func (sl *slot) Complete(r *upstream.Request) {
 		return
 	}
 	sl.byNode = true
+	if s.proto == protoText {
+		if sl.seq == s.tail && !s.closed {
+			sl.state = slotDone
+			s.emitTextResp(sl, &r.Resp, pkt)
+			s.advance()
+			return
+		}
+		sl.local = append(sl.local[:0], pkt...)
+		sl.out = outTextResp
+		sl.finish()
+		return
+	}
 	memcached.SetOpcode(pkt, sl.op)
 	memcached.SetOpaque(pkt, sl.opaque)
 	if sl.status == memcached.StatusSuccess && sl.op.Loud() == memcached.OpDelete {

@@ -17,6 +17,8 @@ type Stats struct {
 	Version string
 
 	ConnsCurrent int64  // client connections open now
+	ConnsBinary  int64  // of them, speaking the binary protocol
+	ConnsText    int64  // of them, speaking the text protocol (classic and meta)
 	ConnsTotal   uint64 // client connections accepted
 	ConnsRefused uint64 // client connections refused (MaxConns, shutting down)
 	AuthFailures uint64 // failed client SASL attempts
@@ -46,6 +48,7 @@ type Stats struct {
 type counters struct {
 	requests, cmdGet, getHits, getMisses, cmdSet, cmdDelete, cmdArith, cmdTouch, cmdFlush,
 	local, tempFails, bytesIn, bytesOut atomic.Uint64
+	connsBinary, connsText atomic.Int64 // sessions by protocol, now
 }
 
 // count accounts for one request outcome; byProxy says the proxy made the
@@ -97,6 +100,8 @@ func (c *counters) addTo(st *Stats) {
 	st.TempFails += c.tempFails.Load()
 	st.BytesIn += c.bytesIn.Load()
 	st.BytesOut += c.bytesOut.Load()
+	st.ConnsBinary += c.connsBinary.Load()
+	st.ConnsText += c.connsText.Load()
 }
 
 // stat answers STAT. The default group ("" or "proxy") lists the proxy's
@@ -114,16 +119,22 @@ func (s *session) stat(sl *slot) {
 		s.localError(sl, memcached.StatusKeyENOENT, "Unknown stat group")
 		return
 	}
-	st := s.srv.Stats()
 	b := sl.local[:0]
-	u := func(k string, v uint64) { b = memcached.AppendStat(b, h, k, strconv.FormatUint(v, 10)) }
-	str := func(k, v string) { b = memcached.AppendStat(b, h, k, v) }
-	now := time.Now()
+	s.srv.eachStat(func(k, v string) { b = memcached.AppendStat(b, h, k, v) })
+	sl.local = memcached.AppendResponse(b, h, memcached.StatusSuccess, 0, nil, nil, nil)
+	sl.answer(memcached.StatusSuccess)
+}
+
+// eachStat calls fn for every counter the proxy reports to STAT and the
+// text "stats" command, with memcached's names where one exists.
+func (s *Server) eachStat(fn func(name, value string)) {
+	st := s.Stats()
+	u := func(k string, v uint64) { fn(k, strconv.FormatUint(v, 10)) }
 	u("pid", uint64(os.Getpid()))
 	u("uptime", uint64(st.Uptime/time.Second))
-	u("time", uint64(now.Unix()))
-	str("version", st.Version)
-	str("bucket", st.Bucket)
+	u("time", uint64(time.Now().Unix()))
+	fn("version", st.Version)
+	fn("bucket", st.Bucket)
 	u("curr_connections", uint64(max(st.ConnsCurrent, 0)))
 	u("total_connections", st.ConnsTotal)
 	u("rejected_connections", st.ConnsRefused)
@@ -142,11 +153,11 @@ func (s *session) stat(sl *slot) {
 	u("nmvb_retries", st.NMVBRetries)
 	u("bytes_read", st.BytesIn)
 	u("bytes_written", st.BytesOut)
-	str("vbmap_rev", st.MapRevision)
+	u("curr_connections_binary", uint64(max(st.ConnsBinary, 0)))
+	u("curr_connections_text", uint64(max(st.ConnsText, 0)))
+	fn("vbmap_rev", st.MapRevision)
 	u("vbmap_nodes", uint64(st.Nodes))
-	for _, n := range s.srv.Nodes() {
-		str("node:"+n.Addr, n.State)
+	for _, n := range s.Nodes() {
+		fn("node:"+n.Addr, n.State)
 	}
-	sl.local = memcached.AppendResponse(b, h, memcached.StatusSuccess, 0, nil, nil, nil)
-	sl.answer(memcached.StatusSuccess)
 }
