@@ -59,7 +59,7 @@ func upstreamErrorMessage(err error) string {
 // fails.
 func (s *session) forward(sl *slot, replica bool) {
 	pkt := sl.pkt.Bytes()
-	memcached.SetOpcode(pkt, sl.op.Loud())
+	memcached.SetOpcode(pkt, upstreamOp(sl.op))
 	sl.deadline = sl.start + int64(s.srv.o.OperationTimeout)
 	sl.replica = replica
 	m := s.srv.o.Map.Current()
@@ -79,6 +79,33 @@ func (s *session) forward(sl *slot, replica bool) {
 	if s.admit(sl, m.Nodes()[node].Addr) {
 		sl.transmit(m, node)
 	}
+}
+
+// upstreamOp is the opcode a request is forwarded with: the loud twin of a
+// quiet opcode (so every forwarded request gets exactly one reply), and GET
+// for GETK and GETKQ (Couchbase's serverless mode refuses them; the proxy
+// puts the key back into the reply, getkReply).
+func upstreamOp(op memcached.Opcode) memcached.Opcode {
+	if op = op.Loud(); op == memcached.OpGetK {
+		return memcached.OpGet
+	}
+	return op
+}
+
+// getkReply turns the reply to a GET sent for a GETK into the GETK reply
+// memcached would send: the key after the extras of a hit; on a miss the
+// key alone (no error text); any other error as it came.
+func getkReply(dst []byte, h *memcached.Header, pkt, key []byte) []byte {
+	r := *h
+	switch h.Status {
+	case memcached.StatusSuccess:
+		e := memcached.HeaderLen + int(h.ExtrasLen)
+		value := pkt[e+int(h.KeyLen) : memcached.HeaderLen+int(h.BodyLen)]
+		return memcached.AppendResponse(dst, &r, r.Status, r.CAS, pkt[memcached.HeaderLen:e], key, value)
+	case memcached.StatusKeyENOENT:
+		return memcached.AppendResponse(dst, &r, r.Status, r.CAS, nil, key, nil)
+	}
+	return append(dst, pkt...)
 }
 
 // replicaNode is the first replica of vb, -1 when it has none.

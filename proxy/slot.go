@@ -121,6 +121,13 @@ func (sl *slot) Complete(r *upstream.Request) {
 		sl.finish()
 		return
 	}
+	if sl.op.Loud() == memcached.OpGetK {
+		sl.local = getkReply(sl.local[:0], &r.Resp, pkt, sl.pkt.Key)
+		memcached.SetOpcode(sl.local, sl.op)
+		memcached.SetOpaque(sl.local, sl.opaque)
+		sl.finish()
+		return
+	}
 	memcached.SetOpcode(pkt, sl.op)
 	memcached.SetOpaque(pkt, sl.opaque)
 	if sl.status == memcached.StatusSuccess && sl.op.Loud() == memcached.OpDelete {
