@@ -51,6 +51,8 @@ func storageCases() []Case {
 		c("set_flags_wrap_32_bits", "set {k}a 4294967296 0 1\r\nx\r\nset {k}b 4294967295 0 1\r\ny\r\nget {k}a {k}b\r\n"),
 		c("set_flags_plus_sign_and_tab", "set {k}a +7 0 1\r\nx\r\nset {k}b 8\tzz 0 1\r\ny\r\nget {k}a {k}b\r\n"),
 		c("set_bad_exptime", "set {k}a 0 abc 1\r\nx\r\n"),
+		c("set_numeric_quirks", "set {k}a -18446744073709551615 0 1\r\nx\r\nset {k}b 0 9223372036854775807 1\r\ny\r\n"+
+			"set {k}c 0 0 1\t\r\nz\r\nget {k}a {k}b {k}c\r\n"),
 		c("set_bad_length", "set {k}a 0 0 abc\r\nx\r\nset {k}a 0 0 -1\r\nx\r\n"),
 		c("set_length_wraps_32_bits", "set {k}a 0 0 4294967297\r\nx\r\nget {k}a\r\n"),
 		c("set_bad_data_chunk", "set {k}a 0 0 1\r\nxy\r\nget {k}a\r\n"),
