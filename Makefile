@@ -14,7 +14,7 @@ BINARIES    := vbproxy cbsim vbbench
 
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: all build test check vet staticcheck race tidy-check deploy-test bench bench-compare bench-ab fuzz run clean docker
+.PHONY: all build test check vet staticcheck race tidy-check deploy-test bench bench-compare bench-ab fuzz run clean docker soak
 
 all: build
 
@@ -72,6 +72,11 @@ bench-ab: build
 ## fuzz: a short run of every fuzz target (FUZZTIME each)
 fuzz:
 	FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
+
+## soak: vbproxy under 64 clients while the cluster's topology changes and faults come (root: network namespaces); SOAK=10m
+SOAK ?= 10m
+soak:
+	$(GO) run ./cmd/vbsoak -duration $(SOAK)
 
 ## run: the demo: a simulated 3-node Couchbase cluster with vbproxy in front
 run: build

@@ -88,8 +88,12 @@ func StartEnv(lab *netns.Lab, o EnvOptions) (*Env, error) {
 		so.VBuckets = 1024
 	}
 	so.Listen = func(node int, network, addr string) (net.Listener, error) {
+		if node < 0 {
+			// Added at an explicit hostname: the namespace with that address.
+			node = e.nodeIndex(addr)
+		}
 		if node < 0 || node >= len(e.Nodes) {
-			return nil, fmt.Errorf("fault: node %d has no namespace (%d made; raise EnvOptions.SpareNodes)", node, len(e.Nodes))
+			return nil, fmt.Errorf("fault: node %d (%s) has no namespace (%d made; raise EnvOptions.SpareNodes)", node, addr, len(e.Nodes))
 		}
 		if o.Listen != nil {
 			return o.Listen(node, e.Nodes[node], network, addr)
@@ -100,6 +104,25 @@ func StartEnv(lab *netns.Lab, o EnvOptions) (*Env, error) {
 		return nil, err
 	}
 	return e, nil
+}
+
+// nodeIndex returns the index of the node namespace with addr's host, -1
+// when none.
+func (e *Env) nodeIndex(addr string) int {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return -1
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return -1
+	}
+	for i, h := range e.Nodes {
+		if h.IP == ip {
+			return i
+		}
+	}
+	return -1
 }
 
 // Seeds returns the cluster manager URLs of the started nodes.

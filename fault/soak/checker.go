@@ -30,16 +30,24 @@ type Value struct {
 // client), so "the last acknowledged write" is exact.
 type valueKey struct {
 	acked Value
-	// maybe holds writes with an unknown outcome sent after the last
-	// acknowledged one: a read may return any of them.
+	// maybe holds every write with an unknown outcome (at most maxMaybe):
+	// a read may return any of them, even one older than the last
+	// acknowledged write: a request that timed out may still be applied
+	// later (a stalled node that resumes executes what it had read), which
+	// no client-side timeout can rule out. Such reads are counted as late.
 	maybe []Value
 }
 
+// maxMaybe bounds the unknown-outcome writes remembered per key.
+const maxMaybe = 4096
+
 // counterKey is the history of one counter key (INCREMENT by 1 only).
 type counterKey struct {
-	exists  bool   // an increment was acknowledged (the counter exists)
-	value   uint64 // the value the last acknowledged increment returned
-	unknown uint64 // increments since then with an unknown outcome
+	exists bool   // an increment was acknowledged (the counter exists)
+	value  uint64 // the value the last acknowledged increment returned
+	// unknown counts the increments with an unknown outcome not yet seen
+	// applied: each may still land, once, at any later time.
+	unknown uint64
 }
 
 // Violation is one check that failed.
@@ -90,9 +98,12 @@ func (c *Checker) Write(key string, ver uint64, deleted bool, out Outcome, cas u
 	v := Value{Version: ver, Deleted: deleted, CAS: cas}
 	switch out {
 	case Acked:
-		k.acked, k.maybe = v, nil
+		k.acked = v
 	case Unknown:
 		v.CAS = 0
+		if len(k.maybe) == maxMaybe {
+			k.maybe = k.maybe[1:]
+		}
 		k.maybe = append(k.maybe, v)
 	}
 }
@@ -108,40 +119,45 @@ func (c *Checker) Read(key string, found bool, ver, cas uint64) {
 	if !found {
 		got.Version = 0
 	}
-	if ok, why := k.explains(got, cas); !ok {
+	ok, late, why := k.explains(got, cas)
+	switch {
+	case !ok:
 		c.violate("stale read", key, "%s; %s", describe(got), why)
+	case late:
+		c.counts["late"]++
 	}
 }
 
-// explains reports whether a read of got (with its CAS) fits the history.
-func (k *valueKey) explains(got Value, cas uint64) (bool, string) {
+// explains reports whether a read of got (with its CAS) fits the history,
+// and whether only a late-applied unknown write explains it.
+func (k *valueKey) explains(got Value, cas uint64) (ok, late bool, why string) {
 	a := k.acked
 	if got.Deleted {
 		if a.Deleted || a.Version == 0 {
-			return true, ""
+			return true, false, ""
 		}
 		for _, m := range k.maybe {
 			if m.Deleted {
-				return true, ""
+				return true, m.Version < a.Version, ""
 			}
 		}
-		return false, fmt.Sprintf("the last acknowledged write is %s", describe(a))
+		return false, false, fmt.Sprintf("the last acknowledged write is %s", describe(a))
 	}
 	if got.Version == a.Version && !a.Deleted {
 		if a.CAS != 0 && cas != 0 && cas != a.CAS {
-			return false, fmt.Sprintf("CAS %d, the acknowledgement said %d", cas, a.CAS)
+			return false, false, fmt.Sprintf("CAS %d, the acknowledgement said %d", cas, a.CAS)
 		}
-		return true, ""
+		return true, false, ""
 	}
 	for _, m := range k.maybe {
 		if m.Version == got.Version && !m.Deleted {
-			return true, ""
+			return true, m.Version < a.Version, ""
 		}
 	}
 	if got.Version < a.Version {
-		return false, fmt.Sprintf("older than the last acknowledged write, %s", describe(a))
+		return false, false, fmt.Sprintf("older than the last acknowledged write, %s, and not a write with an unknown outcome", describe(a))
 	}
-	return false, fmt.Sprintf("never written with a possible outcome (last acknowledged %s)", describe(a))
+	return false, false, fmt.Sprintf("never written with a possible outcome (last acknowledged %s)", describe(a))
 }
 
 func describe(v Value) string {
@@ -209,9 +225,13 @@ func (c *Checker) Incr(key string, out Outcome, got uint64) {
 		lo, hi = 0, k.unknown
 	}
 	if got < lo || got > hi {
-		c.violate("incr", key, "INCREMENT returned %d, want %d-%d (last acknowledged %d, %d unknown since)", got, lo, hi, k.value, k.unknown)
+		c.violate("incr", key, "INCREMENT returned %d, want %d-%d (last acknowledged %d, %d with an unknown outcome)", got, lo, hi, k.value, k.unknown)
+		k.exists, k.value = true, got
+		return
 	}
-	k.exists, k.value, k.unknown = true, got, 0
+	// Unknown increments seen applied are settled.
+	k.unknown -= got - lo
+	k.exists, k.value = true, got
 }
 
 // ReadCounter checks a GET of a counter key.
@@ -239,7 +259,7 @@ func (c *Checker) FinalValue(key string, found bool, ver uint64) {
 	if !found {
 		got.Version = 0
 	}
-	if ok, why := k.explains(got, 0); !ok {
+	if ok, _, why := k.explains(got, 0); !ok {
 		c.violate("lost write", key, "the cluster holds %s; %s", describe(got), why)
 	}
 }
