@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"time"
 )
 
 // revEpoch is the revEpoch of every config the simulator publishes.
@@ -28,6 +27,7 @@ type Cluster struct {
 
 	topo   atomic.Pointer[topology]
 	topoMu sync.Mutex // serialises topology changes (held for a whole rebalance)
+	pubMu  sync.Mutex // serialises publishes (topology and manifest changes)
 
 	mu        sync.Mutex
 	changed   chan struct{} // closed and replaced on every publish
@@ -57,6 +57,11 @@ type bucket struct {
 	name  string
 	uuid  string
 	vbs   []vbucket
+
+	// manifest is the collections manifest (nil with Options.NoCollections);
+	// manifestMu serialises its changes (collections.go).
+	manifest   atomic.Pointer[manifest]
+	manifestMu sync.Mutex
 }
 
 // vbucket guards every copy of one vBucket (active and replicas, on every
@@ -105,7 +110,11 @@ func Start(o Options) (*Cluster, error) {
 		}
 	}
 	for i, name := range o.Buckets {
-		c.buckets = append(c.buckets, &bucket{index: i, name: name, uuid: newUUID(), vbs: make([]vbucket, o.VBuckets)})
+		bk := &bucket{index: i, name: name, uuid: newUUID(), vbs: make([]vbucket, o.VBuckets)}
+		if !o.NoCollections {
+			bk.manifest.Store(initialManifest())
+		}
+		c.buckets = append(c.buckets, bk)
 	}
 	var nodes []*Node
 	for range o.Nodes {
@@ -227,19 +236,7 @@ func (c *Cluster) Get(bucket string, key []byte) (value []byte, ok bool) {
 	if b < 0 {
 		return nil, false
 	}
-	vb := vbucketOf(key, c.opts.VBuckets)
-	v := &c.buckets[b].vbs[vb]
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	n := c.topo.Load().active(b, vb)
-	if n == nil || n.data[b][vb] == nil {
-		return nil, false
-	}
-	it, ok := n.data[b][vb].get(key, time.Now().UnixNano())
-	if !ok {
-		return nil, false
-	}
-	return clone(it.value), true
+	return c.get(b, 0, key, 0)
 }
 
 // ReplicaGet reads key from the i-th replica copy (1-based) of its vBucket.
@@ -248,26 +245,34 @@ func (c *Cluster) ReplicaGet(bucket string, key []byte, i int) (value []byte, ok
 	if b < 0 || i < 1 || i > c.opts.Replicas {
 		return nil, false
 	}
-	vb := vbucketOf(key, c.opts.VBuckets)
-	v := &c.buckets[b].vbs[vb]
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	n := c.topo.Load().maps[b].chains[vb][i]
-	if n == nil || n.data[b][vb] == nil {
-		return nil, false
-	}
-	it, ok := n.data[b][vb].get(key, time.Now().UnixNano())
-	if !ok {
-		return nil, false
-	}
-	return clone(it.value), true
+	return c.get(b, 0, key, i)
 }
 
 func (c *Cluster) bucketIndex(name string) int { return slices.Index(c.opts.Buckets, name) }
 
 // publish makes t current with the next revision and wakes config streams.
-// Callers hold topoMu (or are Start).
+// Callers hold topoMu (or are Start). t takes the buckets' current
+// collections manifests, so a topology change never undoes a manifest
+// change published meanwhile.
 func (c *Cluster) publish(t *topology) {
+	c.pubMu.Lock()
+	defer c.pubMu.Unlock()
+	c.publishLocked(t)
+}
+
+// republish publishes the current topology again, as a new revision with the
+// current manifests (after a manifest change; topoMu is not needed).
+func (c *Cluster) republish() {
+	c.pubMu.Lock()
+	defer c.pubMu.Unlock()
+	c.publishLocked(c.topo.Load().clone())
+}
+
+func (c *Cluster) publishLocked(t *topology) {
+	t.manifests = make([]*manifest, len(c.buckets))
+	for b, bk := range c.buckets {
+		t.manifests[b] = bk.manifest.Load()
+	}
 	if old := c.topo.Load(); old != nil {
 		t.rev = old.rev + 1
 	} else {

@@ -23,6 +23,7 @@ type jsonBucket struct {
 	NodeLocator           string            `json:"nodeLocator"`
 	BucketCapabilitiesVer string            `json:"bucketCapabilitiesVer"`
 	BucketCapabilities    []string          `json:"bucketCapabilities"`
+	CollectionsManifestID string            `json:"collectionsManifestUid,omitempty"`
 	DDocs                 map[string]string `json:"ddocs"`
 	Nodes                 []jsonNode        `json:"nodes"`
 	NodesExt              []jsonNodeExt     `json:"nodesExt"`
@@ -67,8 +68,11 @@ type jsonVBSM struct {
 const hostPlaceholder = "$HOST"
 
 // bucketCapabilities are the capabilities the simulator implements; anything
-// a client would switch on from this list must work.
+// a client would switch on from this list must work. "collections" is
+// prepended unless Options.NoCollections.
 var bucketCapabilities = []string{"cbhello", "touch", "cccp", "nodesExt"}
+
+var bucketCapabilitiesCollections = append([]string{"collections"}, bucketCapabilities...)
 
 // bucketConfig renders bucket b of t as seen from node self (nil: no node is
 // "this node"). terse gives the /pools/default/b form: $HOST stands for
@@ -87,6 +91,10 @@ func (c *Cluster) bucketConfig(t *topology, b int, self *Node, terse bool) []byt
 		BucketCapabilitiesVer: "",
 		BucketCapabilities:    bucketCapabilities,
 		DDocs:                 map[string]string{"uri": "/pools/default/buckets/" + url.PathEscape(name) + "/ddocs"},
+	}
+	if m := t.manifests[b]; m != nil {
+		cfg.BucketCapabilities = bucketCapabilitiesCollections
+		cfg.CollectionsManifestID = uidHex(m.uid)
 	}
 	if !terse {
 		cfg.BucketType = "membase"

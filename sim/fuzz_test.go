@@ -22,6 +22,9 @@ func FuzzKVRequests(f *testing.F) {
 	f.Add(seed(memcached.OpStat, nil, []byte("vbucket"), nil))
 	f.Add(seed(memcached.OpGetErrorMap, nil, nil, []byte{0, 1}))
 	f.Add(append(seed(memcached.OpGetKQ, nil, []byte("x"), nil), seed(memcached.OpNoop, nil, nil, nil)...))
+	f.Add(append(seed(memcached.OpHello, nil, nil, []byte{0, 7, 0, 0x12}), seed(memcached.OpSet, setExtras(0, 0), []byte("\x00k"), []byte("v"))...))
+	f.Add(seed(opGetCollectionID, nil, nil, []byte("_default.c1")))
+	f.Add(seed(memcached.OpGetClusterConfig, versionExtras(1, 2), nil, nil))
 	c := startCluster(f, Options{Nodes: 1, VBuckets: 4, AllowFlush: true, NoAuth: true})
 	n := c.Nodes()[0]
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -171,8 +171,13 @@ func (kc *kvConn) writeOut() bool {
 	return true
 }
 
-// maxKeyLen is the longest key field a request may carry.
+// maxKeyLen is the longest key field a request may carry: 250 bytes, 251
+// with collections (the LEB128 collection ID and a 250-byte key), as on
+// Couchbase.
 func (kc *kvConn) maxKeyLen() int {
+	if kc.features.collections {
+		return maxCollectionsKeyLen
+	}
 	return memcached.MaxKeyLen
 }
 
@@ -223,6 +228,9 @@ func (kc *kvConn) handle(p *memcached.Packet) {
 		return
 	case memcached.OpGetClusterConfig:
 		kc.getClusterConfig(p)
+		return
+	case opGetCollectionID:
+		kc.getCollectionID(p)
 		return
 	}
 	if !h.Opcode.Known() || h.Opcode.Info().Route == memcached.RouteNever {

@@ -30,7 +30,7 @@ func (kc *kvConn) stat(p *memcached.Packet) {
 				v := &kc.c.buckets[b].vbs[vb]
 				v.mu.Lock()
 				if s := kc.n.data[b][vb]; s != nil {
-					items += len(s.items)
+					items += s.len()
 				}
 				v.mu.Unlock()
 			case containsNode(chain[1:], kc.n):

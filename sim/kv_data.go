@@ -64,6 +64,22 @@ func (kc *kvConn) keyOp(p *memcached.Packet) {
 		kc.reply(h, memcached.StatusE2BIG, "Value too large")
 		return
 	}
+	// With collections the key starts with the collection ID; the
+	// collection is checked before the vBucket, as kv_engine's validator
+	// does, and again under the vBucket lock (a drop may be under way).
+	key := p.Key
+	var cid uint32
+	if kc.features.collections {
+		var reason string
+		if cid, key, reason = decodeDocKey(p.Key); reason != "" {
+			kc.reply(h, memcached.StatusEINVAL, reason)
+			return
+		}
+	}
+	if !kc.collectionExists(cid) {
+		kc.unknownCollection(h, statusUnknownCollection)
+		return
+	}
 	b, vb := kc.bucket, int(h.VBucket)
 	if vb >= kc.c.opts.VBuckets {
 		kc.notMyVBucket(h)
@@ -74,6 +90,11 @@ func (kc *kvConn) keyOp(p *memcached.Packet) {
 	now := time.Now().UnixNano()
 
 	v.mu.Lock()
+	if !kc.collectionExists(cid) {
+		v.mu.Unlock()
+		kc.unknownCollection(h, statusUnknownCollection)
+		return
+	}
 	chain := kc.c.topo.Load().maps[b].chains[vb]
 	var s *vbStore
 	if replicaRead {
@@ -90,12 +111,12 @@ func (kc *kvConn) keyOp(p *memcached.Packet) {
 		kc.notMyVBucket(h)
 		return
 	}
-	res, mut, mutated := kc.execute(p, s, v, now)
+	res, mut, mutated := kc.execute(p, key, s.coll(cid), v, now)
 	if mutated {
 		for _, r := range chain[1:] {
 			if r != nil {
 				if rs := r.data[b][vb]; rs != nil {
-					rs.apply(p.Key, mut)
+					rs.coll(cid).apply(key, mut)
 				}
 			}
 		}
@@ -106,13 +127,14 @@ func (kc *kvConn) keyOp(p *memcached.Packet) {
 	kc.writeKeyResult(h, p.Key, &res)
 }
 
-// execute runs the command on the copy s. Called with v.mu held.
-func (kc *kvConn) execute(p *memcached.Packet, s *vbStore, v *vbucket, now int64) (res keyResult, mut mutation, mutated bool) {
+// execute runs the command on key (the logical key) of the collection s of
+// a vBucket copy. Called with v.mu held.
+func (kc *kvConn) execute(p *memcached.Packet, key []byte, s *collStore, v *vbucket, now int64) (res keyResult, mut mutation, mutated bool) {
 	h := &p.Header
 	ex := p.Extras
 	switch h.Opcode.Loud() {
 	case memcached.OpGet, memcached.OpGetK, memcached.OpGetReplica:
-		it, ok := s.get(p.Key, now)
+		it, ok := s.get(key, now)
 		if !ok {
 			return keyResult{status: memcached.StatusKeyENOENT}, mut, false
 		}
@@ -124,10 +146,10 @@ func (kc *kvConn) execute(p *memcached.Packet, s *vbStore, v *vbucket, now int64
 			flags = binary.BigEndian.Uint32(ex)
 			exp = expiryAt(binary.BigEndian.Uint32(ex[4:]), now)
 		}
-		mut, res.status = s.store(storeModes[h.Opcode.Loud()], p.Key, p.Value, flags, exp, h.CAS, v.nextCAS(now), now)
+		mut, res.status = s.store(storeModes[h.Opcode.Loud()], key, p.Value, flags, exp, h.CAS, v.nextCAS(now), now)
 		res.cas = mut.it.cas
 	case memcached.OpDelete:
-		mut, res.status = s.del(p.Key, h.CAS, now)
+		mut, res.status = s.del(key, h.CAS, now)
 		if res.status == memcached.StatusSuccess && !kc.c.opts.ZeroDeleteCAS {
 			// Couchbase answers with the tombstone's CAS.
 			res.cas = v.nextCAS(now)
@@ -136,10 +158,10 @@ func (kc *kvConn) execute(p *memcached.Packet, s *vbStore, v *vbucket, now int64
 		delta := binary.BigEndian.Uint64(ex)
 		initial := binary.BigEndian.Uint64(ex[8:])
 		exp := binary.BigEndian.Uint32(ex[16:])
-		res.counter, mut, res.status = s.arith(h.Opcode.Loud() == memcached.OpIncrement, p.Key, delta, initial, exp, h.CAS, v.nextCAS(now), now)
+		res.counter, mut, res.status = s.arith(h.Opcode.Loud() == memcached.OpIncrement, key, delta, initial, exp, h.CAS, v.nextCAS(now), now)
 		res.cas = mut.it.cas
 	case memcached.OpTouch, memcached.OpGAT:
-		mut, res.status = s.touch(p.Key, expiryAt(binary.BigEndian.Uint32(ex), now), v.nextCAS(now), now)
+		mut, res.status = s.touch(key, expiryAt(binary.BigEndian.Uint32(ex), now), v.nextCAS(now), now)
 		res.it, res.cas = mut.it, mut.it.cas
 	}
 	return res, mut, res.status == memcached.StatusSuccess

@@ -33,10 +33,11 @@ const (
 
 // features are what a connection's last HELLO enabled.
 type features struct {
-	xerror     bool
-	duplex     bool
-	dedupeNMVB bool
-	notify     notifyMode
+	xerror      bool
+	duplex      bool
+	collections bool
+	dedupeNMVB  bool
+	notify      notifyMode
 }
 
 // hello answers HELLO as kv_engine does (hello_packet_executor.cc): the
@@ -85,6 +86,9 @@ func (kc *kvConn) hello(p *memcached.Packet) {
 			f.duplex = true
 		case featureDedupeNMVB:
 			f.dedupeNMVB = true
+		case featureCollections:
+			ok = !kc.c.opts.NoCollections
+			f.collections = ok
 		case featureClustermapNotif:
 			ok = kc.c.pushEnabled.Load() && !has(featureClustermapNotifBrief)
 			if ok {

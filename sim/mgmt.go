@@ -29,6 +29,7 @@ func (n *Node) mgmtHandler() http.Handler {
 	mux.HandleFunc("POST /sim/addNode", n.authed(n.handleAddNode))
 	mux.HandleFunc("POST /sim/pause", n.authed(n.handlePause))
 	mux.HandleFunc("POST /sim/resume", n.authed(n.handleResume))
+	n.collectionRoutes(mux)
 	return mux
 }
 

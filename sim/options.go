@@ -54,6 +54,13 @@ type Options struct {
 	// (memccapable checks it). By default a node answers like Couchbase,
 	// with the CAS of the deletion.
 	ZeroDeleteCAS bool
+	// NoCollections makes every bucket behave as before Couchbase 7 (or as
+	// a memcached bucket): no "collections" bucket capability and no
+	// collectionsManifestUid in the configs, no scopes REST API (404),
+	// HELLO declines Collections and GET_COLLECTION_ID is NOT_SUPPORTED.
+	// By default buckets support collections, with Couchbase 7.6's initial
+	// manifest.
+	NoCollections bool
 	// NoClustermapPush starts the cluster with clustermap push
 	// notifications off (the memcached setting
 	// clustermap_push_notifications_enabled): HELLO declines

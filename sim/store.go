@@ -28,25 +28,63 @@ type item struct {
 
 func (it *item) expired(now int64) bool { return it.exp != 0 && it.exp <= now }
 
-// vbStore is one node's copy of one vBucket. It is guarded by the vBucket's
-// lock (vbucket.mu), shared by every node's copy of that vBucket.
+// vbStore is one node's copy of one vBucket: a document map per collection
+// (by collection ID; 0 is the default collection). It is guarded by the
+// vBucket's lock (vbucket.mu), shared by every node's copy of that vBucket.
 type vbStore struct {
-	items map[string]item
+	colls map[uint32]*collStore
 }
 
-func newVBStore() *vbStore { return &vbStore{items: make(map[string]item)} }
+func newVBStore() *vbStore { return &vbStore{colls: make(map[uint32]*collStore)} }
+
+// coll returns collection cid's documents, created empty when missing.
+func (s *vbStore) coll(cid uint32) *collStore {
+	cs := s.colls[cid]
+	if cs == nil {
+		cs = newCollStore()
+		s.colls[cid] = cs
+	}
+	return cs
+}
+
+// find returns collection cid's documents, nil when it has none.
+func (s *vbStore) find(cid uint32) *collStore { return s.colls[cid] }
+
+// drop deletes collection cid's documents.
+func (s *vbStore) drop(cid uint32) { delete(s.colls, cid) }
+
+// len is the number of documents, expired ones included.
+func (s *vbStore) len() int {
+	n := 0
+	for _, cs := range s.colls {
+		n += len(cs.items)
+	}
+	return n
+}
 
 // clone returns an independent copy (values are shared: they are immutable).
 func (s *vbStore) clone() *vbStore {
-	c := &vbStore{items: make(map[string]item, len(s.items))}
-	for k, v := range s.items {
-		c.items[k] = v
+	c := &vbStore{colls: make(map[uint32]*collStore, len(s.colls))}
+	for cid, cs := range s.colls {
+		cc := &collStore{items: make(map[string]item, len(cs.items))}
+		for k, v := range cs.items {
+			cc.items[k] = v
+		}
+		c.colls[cid] = cc
 	}
 	return c
 }
 
+// collStore is one collection's documents in one vBucket copy, by logical
+// key.
+type collStore struct {
+	items map[string]item
+}
+
+func newCollStore() *collStore { return &collStore{items: make(map[string]item)} }
+
 // get returns a live item; an expired one is removed.
-func (s *vbStore) get(key []byte, now int64) (item, bool) {
+func (s *collStore) get(key []byte, now int64) (item, bool) {
 	it, ok := s.items[string(key)]
 	if !ok {
 		return item{}, false
@@ -91,7 +129,7 @@ type mutation struct {
 
 // store runs SET/ADD/REPLACE/APPEND/PREPEND. cas is the request's CAS (0 = no
 // check); newCAS the CAS to give the stored item.
-func (s *vbStore) store(mode storeMode, key, value []byte, flags uint32, exp int64, cas, newCAS uint64, now int64) (mutation, memcached.Status) {
+func (s *collStore) store(mode storeMode, key, value []byte, flags uint32, exp int64, cas, newCAS uint64, now int64) (mutation, memcached.Status) {
 	old, ok := s.get(key, now)
 	switch mode {
 	case modeAdd:
@@ -134,7 +172,7 @@ func (s *vbStore) store(mode storeMode, key, value []byte, flags uint32, exp int
 }
 
 // del runs DELETE.
-func (s *vbStore) del(key []byte, cas uint64, now int64) (mutation, memcached.Status) {
+func (s *collStore) del(key []byte, cas uint64, now int64) (mutation, memcached.Status) {
 	old, ok := s.get(key, now)
 	if !ok {
 		return mutation{}, memcached.StatusKeyENOENT
@@ -147,7 +185,7 @@ func (s *vbStore) del(key []byte, cas uint64, now int64) (mutation, memcached.St
 }
 
 // arith runs INCR (incr true) and DECR. It returns the new counter value.
-func (s *vbStore) arith(incr bool, key []byte, delta, initial uint64, exp uint32, cas, newCAS uint64, now int64) (uint64, mutation, memcached.Status) {
+func (s *collStore) arith(incr bool, key []byte, delta, initial uint64, exp uint32, cas, newCAS uint64, now int64) (uint64, mutation, memcached.Status) {
 	old, ok := s.get(key, now)
 	if !ok {
 		if cas != 0 || exp == noCreate {
@@ -197,7 +235,7 @@ func parseCounter(b []byte) (uint64, bool) {
 }
 
 // touch sets a live item's expiry (TOUCH, GAT).
-func (s *vbStore) touch(key []byte, exp int64, newCAS uint64, now int64) (mutation, memcached.Status) {
+func (s *collStore) touch(key []byte, exp int64, newCAS uint64, now int64) (mutation, memcached.Status) {
 	it, ok := s.get(key, now)
 	if !ok {
 		return mutation{}, memcached.StatusKeyENOENT
@@ -209,7 +247,7 @@ func (s *vbStore) touch(key []byte, exp int64, newCAS uint64, now int64) (mutati
 }
 
 // apply replays a mutation of key onto a replica copy.
-func (s *vbStore) apply(key []byte, m mutation) {
+func (s *collStore) apply(key []byte, m mutation) {
 	if m.deleted {
 		delete(s.items, string(key))
 		return

@@ -38,7 +38,7 @@ func TestStoreModes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newVBStore()
+			s := newCollStore()
 			if tt.existing {
 				s.items["k"] = item{value: []byte("old"), flags: 5, cas: 7}
 			}
@@ -67,7 +67,7 @@ func TestStoreModes(t *testing.T) {
 }
 
 func TestStoreAppendTooLarge(t *testing.T) {
-	s := newVBStore()
+	s := newCollStore()
 	s.items["k"] = item{value: make([]byte, MaxValueLen), cas: 1}
 	if _, got := s.store(modeAppend, []byte("k"), []byte("x"), 0, 0, 0, 2, 0); got != memcached.StatusE2BIG {
 		t.Fatalf("append past the limit: %s, want E2BIG", got)
@@ -88,7 +88,7 @@ func TestStoreDelete(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newVBStore()
+			s := newCollStore()
 			if tt.existing {
 				s.items["k"] = item{value: []byte("v"), cas: 7}
 			}
@@ -132,7 +132,7 @@ func TestStoreArith(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newVBStore()
+			s := newCollStore()
 			if tt.old != "" {
 				v := tt.old
 				if v == "\x00" {
@@ -157,7 +157,7 @@ func TestStoreArith(t *testing.T) {
 }
 
 func TestStoreArithCAS(t *testing.T) {
-	s := newVBStore()
+	s := newCollStore()
 	s.items["k"] = item{value: []byte("1"), cas: 7}
 	if _, _, st := s.arith(true, []byte("k"), 1, 0, 0, 8, 9, 0); st != memcached.StatusKeyEEXISTS {
 		t.Errorf("wrong cas: %s, want KEY_EEXISTS", st)
@@ -184,7 +184,7 @@ func TestExpiry(t *testing.T) {
 			t.Errorf("expiryAt(%d) = %d, want %d", tt.exp, got, tt.want)
 		}
 	}
-	s := newVBStore()
+	s := newCollStore()
 	s.items["k"] = item{value: []byte("v"), exp: now + sec}
 	if _, ok := s.get([]byte("k"), now); !ok {
 		t.Error("item missing before its expiry")
@@ -198,7 +198,7 @@ func TestExpiry(t *testing.T) {
 }
 
 func TestTouch(t *testing.T) {
-	s := newVBStore()
+	s := newCollStore()
 	if _, st := s.touch([]byte("k"), 5, 1, 0); st != memcached.StatusKeyENOENT {
 		t.Errorf("touch missing: %s, want KEY_ENOENT", st)
 	}

@@ -19,6 +19,9 @@ type topology struct {
 	maps []*vbMap
 	// rebalancing is true while a rebalance runs.
 	rebalancing bool
+	// manifests are the buckets' collections manifests when t was
+	// published (nil entries with Options.NoCollections); publish sets them.
+	manifests []*manifest
 	// terse holds the terse config (with $HOST) of bucket b as seen by
 	// all()[i], at terse[b*len(all)+i]: the NOT_MY_VBUCKET and
 	// GET_CLUSTER_CONFIG body.
