@@ -207,6 +207,8 @@ func metaGetCases() []Case {
 			ProxyDiffers: refusedByDesign + " (memcached 1.6.18 says CLIENT_ERROR invalid flag)"},
 		{Name: "key_stored_binary_read_as_text", Steps: []string{"ms {b64:x} 1 b\r\nx\r\nmg {k}x k v\r\n"},
 			ProxyDiffers: "memcached remembers that a key was stored with b and re-encodes it for k; the binary protocol does not carry that"},
+		{Name: "key_created_by_ma_read_back_with_b", Steps: []string{"ma {b64:v} b N0\r\nmg {b64:v} b k v\r\n"},
+			ProxyDiffers: "an item memcached's ma created (or grew) has no record that its key was binary, so mg k prints it raw; vbproxy re-encodes every key sent with b"},
 		{Name: "me_refused", Steps: []string{"set {k}a 0 0 1\r\nx\r\nme {k}a\r\n"},
 			ProxyDiffers: "vbproxy refuses me (no item debug data over the binary protocol)"},
 		c("mn", "mn\r\nmn foo bar\r\n"),

@@ -19,6 +19,7 @@ func Generate(seed int64, n int) []Case {
 		g := &gen{r: r}
 		steps := 1 + r.IntN(3)
 		for range steps {
+			g.read = map[string]bool{}
 			var b strings.Builder
 			for j := range 1 + r.IntN(8) {
 				b.WriteString(g.command(j == 0))
@@ -37,6 +38,12 @@ type gen struct {
 	r     *rand.Rand
 	steps []string
 	decr  bool
+	// read holds the keys a retrieval reads earlier in the current step.
+	// memcached rewrites a counter in place (keeping a shorter result
+	// space-padded) only while no unsent reply still references the item,
+	// which depends on when it flushes; so no arithmetic follows a read of
+	// the same key within a step.
+	read map[string]bool
 }
 
 var genKeys = []string{"a", "b", "c", "n", "s"}
@@ -95,11 +102,15 @@ func (g *gen) command(first bool) string {
 	case 6:
 		return "delete " + g.key() + g.noreply() + "\r\n"
 	case 7:
+		k := g.key()
+		if g.read[k] {
+			return "mn\r\n"
+		}
 		cmd := g.pick("incr", "decr")
 		if cmd == "decr" {
 			g.decr = true
 		}
-		return cmd + " " + g.key() + " " + g.pick("0", "1", "5", "18446744073709551615") + g.noreply() + "\r\n"
+		return cmd + " " + k + " " + g.pick("0", "1", "5", "18446744073709551615") + g.noreply() + "\r\n"
 	case 8:
 		return "touch " + g.key() + " " + g.pick("0", "300", "-1") + g.noreply() + "\r\n"
 	case 9, 10:
@@ -144,7 +155,9 @@ func (g *gen) get() string {
 		b.WriteString(" " + g.pick("0", "300"))
 	}
 	for range 1 + g.r.IntN(6) {
-		b.WriteString(" " + g.key())
+		k := g.key()
+		g.read[k] = true
+		b.WriteString(" " + k)
 	}
 	return b.String() + "\r\n"
 }
@@ -181,7 +194,9 @@ func (g *gen) mg() string {
 	if g.chance(20) {
 		fl = append(fl, "T"+g.pick("0", "300"), "t")
 	}
-	return join("mg "+g.key(), fl)
+	k := g.key()
+	g.read[k] = true
+	return join("mg "+k, fl)
 }
 
 func (g *gen) ms() string {
@@ -215,6 +230,10 @@ func (g *gen) ma() string {
 	if mode != "" {
 		fl = append(fl, mode)
 	}
+	k := g.key()
+	if g.read[k] {
+		return "mn\r\n"
+	}
 	quiet := false
 	for _, f := range fl {
 		quiet = quiet || f == "q"
@@ -225,11 +244,13 @@ func (g *gen) ma() string {
 	} else if g.chance(30) {
 		fl = append(fl, "q")
 	}
-	return join("ma "+g.key(), fl)
+	return join("ma "+k, fl)
 }
 
 // binary uses keys reached only with flag b, so that memcached's memory of
-// how a key was stored never matters.
+// how a key was stored never matters, and mg asks for no k on them: an item
+// memcached created or rewrote in ma has lost that memory (see Cases,
+// key_created_by_ma_read_back_with_b).
 func (g *gen) binary() string {
 	k := "{b64:" + g.pick("b0", "b1") + "}"
 	switch g.r.IntN(4) {
@@ -237,10 +258,14 @@ func (g *gen) binary() string {
 		v := g.value()
 		return join("ms "+k+" "+strconv.Itoa(len(v))+" b", g.metaFlags([]string{"k", "q", "T0"})) + v + "\r\n"
 	case 1:
-		return join("mg "+k+" b", g.metaFlags([]string{"v", "k", "s", "q"}))
+		g.read[k] = true
+		return join("mg "+k+" b", g.metaFlags([]string{"v", "s", "q"}))
 	case 2:
 		return join("md "+k+" b", g.metaFlags([]string{"k", "q"}))
 	default:
+		if g.read[k] {
+			return "mn\r\n"
+		}
 		return join("ma "+k+" b", g.metaFlags([]string{"v", "k", "N0"}))
 	}
 }
