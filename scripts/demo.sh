@@ -136,6 +136,7 @@ Talk to it:
   printf '\x80\x0a\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00' | nc -q1 $HOST $PORT | od -An -tx1
 
 Watch it:
+  open http://$ADMIN/ in a browser: the console (the vBucket map, nodes, events)
   curl -s http://$ADMIN/readyz
   curl -s http://$ADMIN/vbmap            # the map; ?full=1 adds every vBucket
   curl -s http://$ADMIN/metrics | grep '^vbproxy_'

@@ -109,7 +109,7 @@
 				" · origin ", el("b", { "data-f": "origin" }, b.origin),
 				" · changed ", el("b", { "data-f": "changed" }, b.changed ? clock(b.changed) : "—"),
 				" · ", el("b", { "data-f": "vbuckets" }, String(b.vbuckets)), " vBuckets, ",
-				el("b", { "data-f": "replicas" }, String(b.replicas)), " replicas · ",
+				el("b", { "data-f": "replicas" }, String(b.replicas)), b.replicas === 1 ? " replica · " : " replicas · ",
 				el("b", { "data-f": "moving" }, String(b.moving)), " moving");
 		}
 		sec.querySelector("[data-nodes]").replaceChildren(...b.nodes.map(nodeRow));
