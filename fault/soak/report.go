@@ -63,10 +63,13 @@ func report(w io.Writer, workers []*worker, events []event, ck *Checker, elapsed
 			row[classTmpfail], row[classConn], row[classTimeout], row[classOther])
 	}
 
-	fmt.Fprintf(w, "soak: worst error window after each change (errors in the %s after it):\n", window)
+	fmt.Fprintf(w, "soak: worst error window after each change (errors until the next change, at most %s):\n", window)
 	for i, ev := range events {
 		from := int(ev.at / time.Second)
 		to := min(from+per, len(total))
+		if i+1 < len(events) {
+			to = min(to, int(events[i+1].at/time.Second))
+		}
 		errs, worst, first, last := 0, 0, -1, -1
 		for s := from; s < to; s++ {
 			e := 0
