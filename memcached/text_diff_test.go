@@ -12,6 +12,8 @@ import (
 	"github.com/vbproxy/vbproxy/internal/mctest"
 	"github.com/vbproxy/vbproxy/internal/textdiff"
 	"github.com/vbproxy/vbproxy/memcached"
+	"github.com/vbproxy/vbproxy/sim"
+	"github.com/vbproxy/vbproxy/vbmap"
 )
 
 // codecProxy is the smallest text session that uses only the codec's public
@@ -19,22 +21,46 @@ import (
 // forwards every slot to one upstream memcached over the binary protocol (one
 // request at a time) and turns each binary reply back into text. The
 // differential test runs the textdiff cases through it against a real
-// memcached, which checks the codec's whole contract end to end; the real
-// session in proxy/ adds routing, pipelining and the slot ring.
+// memcached, which checks the codec's whole contract end to end, and against
+// the simulated Couchbase cluster; the real session in proxy/ adds
+// pipelining, retries and the slot ring.
 type codecProxy struct {
 	ln       net.Listener
-	upstream string
 	maxValue int
-	wg       sync.WaitGroup
+	// route returns the upstream address and vBucket for a key; nodes are
+	// all upstream addresses (flush_all goes to each).
+	route func(key []byte) (addr string, vb uint16)
+	nodes []string
+	wg    sync.WaitGroup
 }
 
 func startCodecProxy(t *testing.T, upstream string, maxValue int) string {
+	t.Helper()
+	return startRoutedProxy(t, func([]byte) (string, uint16) { return upstream, 0 }, []string{upstream}, maxValue)
+}
+
+// startSimProxy puts the codec proxy in front of the simulated cluster c,
+// routing each key to its vBucket's active node.
+func startSimProxy(t *testing.T, c *sim.Cluster) string {
+	t.Helper()
+	var nodes []string
+	for _, n := range c.Nodes() {
+		nodes = append(nodes, n.KVAddr())
+	}
+	route := func(key []byte) (string, uint16) {
+		vb := vbmap.VBucket(key, c.NumVBuckets())
+		return c.VBucketOwner("default", int(vb)).KVAddr(), vb
+	}
+	return startRoutedProxy(t, route, nodes, 0)
+}
+
+func startRoutedProxy(t *testing.T, route func([]byte) (string, uint16), nodes []string, maxValue int) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &codecProxy{ln: ln, upstream: upstream, maxValue: maxValue}
+	p := &codecProxy{ln: ln, route: route, nodes: nodes, maxValue: maxValue}
 	p.wg.Add(1)
 	go p.serve()
 	t.Cleanup(func() {
@@ -63,13 +89,43 @@ func (p *codecProxy) serve() {
 }
 
 type codecSession struct {
+	p      *codecProxy
 	client net.Conn
 	in     []byte // unparsed client bytes
-	up     net.Conn
-	upRd   *memcached.Reader
+	ups    map[string]*upConn
 	upPkt  memcached.Packet
 	out    []byte
 	opaque uint32
+}
+
+type upConn struct {
+	c  net.Conn
+	rd *memcached.Reader
+}
+
+func (s *codecSession) upstream(addr string) (*upConn, error) {
+	if u := s.ups[addr]; u != nil {
+		return u, nil
+	}
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	u := &upConn{c: c, rd: memcached.NewReader(bufio.NewReader(c), memcached.ReaderOptions{MaxBody: 64 << 20})}
+	s.ups[addr] = u
+	return u, nil
+}
+
+// roundTrip sends pkt to addr and reads its reply into s.upPkt.
+func (s *codecSession) roundTrip(addr string, pkt []byte) error {
+	u, err := s.upstream(addr)
+	if err != nil {
+		return err
+	}
+	if _, err := u.c.Write(pkt); err != nil {
+		return err
+	}
+	return u.rd.ReadResponse(&s.upPkt)
 }
 
 // fill reads more client bytes.
@@ -93,12 +149,12 @@ func (s *codecSession) need(n int) error {
 	return nil
 }
 
-// call sends one binary request and appends its text reply.
+// call routes one binary request by its key, sends it and appends its text
+// reply.
 func (s *codecSession) call(pkt []byte, rc *memcached.TextReply, key []byte) error {
-	if _, err := s.up.Write(pkt); err != nil {
-		return err
-	}
-	if err := s.upRd.ReadResponse(&s.upPkt); err != nil {
+	addr, vb := s.p.route(key)
+	memcached.SetVBucket(pkt, vb)
+	if err := s.roundTrip(addr, pkt); err != nil {
 		return err
 	}
 	s.out = memcached.AppendTextReply(s.out, rc, key, &s.upPkt.Header, s.upPkt.Extras, s.upPkt.Value)
@@ -106,12 +162,12 @@ func (s *codecSession) call(pkt []byte, rc *memcached.TextReply, key []byte) err
 }
 
 func (p *codecProxy) session(client net.Conn) error {
-	up, err := net.Dial("tcp", p.upstream)
-	if err != nil {
-		return err
-	}
-	defer up.Close()
-	s := &codecSession{client: client, up: up, upRd: memcached.NewReader(bufio.NewReader(up), memcached.ReaderOptions{MaxBody: 64 << 20})}
+	s := &codecSession{p: p, client: client, ups: map[string]*upConn{}}
+	defer func() {
+		for _, u := range s.ups {
+			_ = u.c.Close()
+		}
+	}()
 	var req memcached.TextRequest
 	for {
 		if len(s.out) > 0 {
@@ -218,12 +274,11 @@ func (s *codecSession) local(req *memcached.TextRequest, rc *memcached.TextReply
 			s.out = req.AppendError(s.out, req.DelayErr)
 			break
 		}
-		s.opaque++
-		if _, err := s.up.Write(memcached.AppendRequest(nil, memcached.OpFlush, 0, s.opaque, 0, nil, nil, nil)); err != nil {
-			return false, err
-		}
-		if err := s.upRd.ReadResponse(&s.upPkt); err != nil {
-			return false, err
+		for _, addr := range s.p.nodes {
+			s.opaque++
+			if err := s.roundTrip(addr, memcached.AppendRequest(nil, memcached.OpFlush, 0, s.opaque, 0, nil, nil, nil)); err != nil {
+				return false, err
+			}
 		}
 		s.out = memcached.AppendTextLine(s.out, rc, "OK")
 	}
@@ -246,6 +301,21 @@ func TestTextCodecMatchesMemcached(t *testing.T) {
 	}
 	textdiff.Run(t, direct, proxy, cases)
 	textdiff.Run(t, direct, proxy, textdiff.Generate(20260709, 150))
+}
+
+// TestTextCodecOverSimulatedCouchbase runs the cases a Couchbase-backed proxy
+// must reproduce through the codec proxy in front of the simulated cluster
+// (three nodes, keys routed by vBucket), against a real memcached.
+func TestTextCodecOverSimulatedCouchbase(t *testing.T) {
+	direct := mctest.Start(t, textdiff.MemcachedArgs...)
+	c, err := sim.Start(sim.Options{Host: "127.0.0.1", NoAuth: true, AllowFlush: true, ZeroDeleteCAS: true, VBuckets: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	proxy := startSimProxy(t, c)
+	textdiff.Run(t, direct, proxy, textdiff.Reproducible(textdiff.Cases(), true))
+	textdiff.Run(t, direct, proxy, textdiff.Reproducible(textdiff.Generate(20260710, 150), true))
 }
 
 // TestTextCodecRefusalsNameTheFlag checks the cases vbproxy answers

@@ -12,8 +12,9 @@ const (
 		"(matches when the proxy's own max value is 2 MB)"
 	dropsPending = "memcached also discards the replies it has not yet written to the commands before this one " +
 		"in the same read (conn_release_items / closing); vbproxy writes them, which a client can rely on"
-	cbDecrPad = "memcached keeps a decremented number space-padded to its old length; Couchbase stores the " +
-		"bare number"
+	cbTouchCAS = "a Couchbase touch (GAT, TOUCH) is a mutation that gives the item a new CAS; memcached's keeps the CAS"
+	cbCounterPad = "memcached rewrites a counter that got shorter (decr, incr past 2^64) in place, space-padded " +
+		"to its old length; Couchbase stores the bare number"
 )
 
 // big is a value over ItemSizeMax; mid one over memcached's default 1 MB
@@ -107,7 +108,8 @@ func retrievalCases() []Case {
 		c("get_keys_over_2048_bytes_split", "set {k}m399 0 0 1\r\nz\r\nget {keys:400}{nosync}", "\r\n"),
 		c("bget_alias", "set {k}a 0 0 1\r\nx\r\nbget {k}a\r\n"),
 		c("get_http_version_is_a_key", "get / HTTP/1.1\r\n"),
-		c("gat_gats", "set {k}a 3 0 1\r\nx\r\ngat 0 {k}a {k}nope\r\ngats 100 {k}a {k}a\r\ngat -1 {k}a\r\nget {k}a\r\n"),
+		{Name: "gat_gats", Steps: []string{"set {k}a 3 0 1\r\nx\r\ngat 0 {k}a {k}nope\r\ngats 100 {k}a {k}a\r\ngat -1 {k}a\r\nget {k}a\r\n"},
+			CouchbaseDiffers: cbTouchCAS},
 		c("gat_errors", "gat abc {k}a\r\ngat\r\ngat 10\r\ngat 10 {key:251}\r\n"),
 		c("touch", "touch {k}a 10\r\nset {k}a 0 0 1\r\nx\r\ntouch {k}a 10\r\ntouch {k}a 10 noreply\r\n"+
 			"touch {k}a abc\r\ntouch {k}a\r\ntouch {k}a -1\r\nget {k}a\r\n"),
@@ -131,7 +133,7 @@ func otherCases() []Case {
 			"decr {k}nope 1 noreply\r\nmn\r\n"),
 		c("incr_value_too_long_for_a_number", "set {k}n 0 0 21\r\n123456789012345678901\r\nincr {k}n 1\r\n"),
 		{Name: "decr_keeps_padding", Steps: []string{"set {k}n 0 0 3\r\n100\r\ndecr {k}n 91\r\nget {k}n\r\nincr {k}n 991\r\nget {k}n\r\n"},
-			CouchbaseDiffers: cbDecrPad},
+			CouchbaseDiffers: cbCounterPad},
 		c("verbosity", "verbosity 1\r\nverbosity\r\nverbosity x\r\nverbosity 1 noreply\r\nverbosity noreply\r\n"+
 			"verbosity 0 junk\r\nverbosity 0\r\n"),
 		c("version", "version\r\nversion x y\r\n"),

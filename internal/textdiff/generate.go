@@ -10,8 +10,8 @@ import (
 // valid and invalid classic and meta commands over a few keys per case (so
 // that hits, misses, CAS conflicts and non-numeric counters all occur),
 // limited to what a proxy must reproduce byte for byte (no refused meta
-// flags, no flush_all, no timing-dependent TTLs). A case that decrements
-// is marked CouchbaseDiffers (decr's padding).
+// flags, no flush_all, no timing-dependent TTLs). A case
+// with arithmetic, or a touch and a CAS, is marked CouchbaseDiffers.
 func Generate(seed int64, n int) []Case {
 	r := rand.New(rand.NewPCG(uint64(seed), 0x7465787464696666))
 	cases := make([]Case, n)
@@ -27,8 +27,11 @@ func Generate(seed int64, n int) []Case {
 			g.steps = append(g.steps, b.String())
 		}
 		cases[i] = Case{Name: "gen_" + strconv.FormatInt(seed, 10) + "_" + strconv.Itoa(i), Steps: g.steps}
-		if g.decr {
-			cases[i].CouchbaseDiffers = cbDecrPad
+		switch {
+		case g.arith:
+			cases[i].CouchbaseDiffers = cbCounterPad
+		case g.touched && g.showsCAS:
+			cases[i].CouchbaseDiffers = cbTouchCAS
 		}
 	}
 	return cases
@@ -37,13 +40,16 @@ func Generate(seed int64, n int) []Case {
 type gen struct {
 	r     *rand.Rand
 	steps []string
-	decr  bool
+	arith bool // incr, decr or ma: see cbCounterPad
 	// read holds the keys a retrieval reads earlier in the current step.
 	// memcached rewrites a counter in place (keeping a shorter result
 	// space-padded) only while no unsent reply still references the item,
 	// which depends on when it flushes; so no arithmetic follows a read of
 	// the same key within a step.
 	read map[string]bool
+	// touched: a gat, gats, touch or mg T was generated; showsCAS: a
+	// command that prints a CAS was (see cbTouchCAS).
+	touched, showsCAS bool
 }
 
 var genKeys = []string{"a", "b", "c", "n", "s"}
@@ -106,12 +112,11 @@ func (g *gen) command(first bool) string {
 		if g.read[k] {
 			return "mn\r\n"
 		}
+		g.arith = true
 		cmd := g.pick("incr", "decr")
-		if cmd == "decr" {
-			g.decr = true
-		}
 		return cmd + " " + k + " " + g.pick("0", "1", "5", "18446744073709551615") + g.noreply() + "\r\n"
 	case 8:
+		g.touched = true
 		return "touch " + g.key() + " " + g.pick("0", "300", "-1") + g.noreply() + "\r\n"
 	case 9, 10:
 		return g.mg()
@@ -152,7 +157,11 @@ func (g *gen) get() string {
 	var b strings.Builder
 	b.WriteString(cmd)
 	if cmd == "gat" || cmd == "gats" {
+		g.touched = true
 		b.WriteString(" " + g.pick("0", "300"))
+	}
+	if cmd == "gets" || cmd == "gats" {
+		g.showsCAS = true
 	}
 	for range 1 + g.r.IntN(6) {
 		k := g.key()
@@ -179,6 +188,7 @@ func (g *gen) metaFlags(pool []string) []string {
 	if hasC && !hasK {
 		out = append(out, "k")
 	}
+	g.showsCAS = g.showsCAS || hasC
 	return out
 }
 
@@ -192,6 +202,7 @@ func join(head string, flags []string) string {
 func (g *gen) mg() string {
 	fl := g.metaFlags([]string{"v", "f", "c", "s", "k", "Oo1", "q", "u"})
 	if g.chance(20) {
+		g.touched = true
 		fl = append(fl, "T"+g.pick("0", "300"), "t")
 	}
 	k := g.key()
@@ -223,10 +234,8 @@ func (g *gen) md() string {
 
 func (g *gen) ma() string {
 	fl := g.metaFlags([]string{"v", "c", "k", "Oo4", "D" + g.pick("1", "3"), "J" + g.pick("0", "9")})
+	g.arith = true
 	mode := g.pick("", "MI", "MD", "M+", "M-")
-	if mode == "MD" || mode == "M-" {
-		g.decr = true
-	}
 	if mode != "" {
 		fl = append(fl, mode)
 	}
@@ -266,6 +275,7 @@ func (g *gen) binary() string {
 		if g.read[k] {
 			return "mn\r\n"
 		}
+		g.arith = true
 		return join("ma "+k+" b", g.metaFlags([]string{"v", "k", "N0"}))
 	}
 }
