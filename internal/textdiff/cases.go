@@ -12,7 +12,7 @@ const (
 		"(matches when the proxy's own max value is 2 MB)"
 	dropsPending = "memcached also discards the replies it has not yet written to the commands before this one " +
 		"in the same read (conn_release_items / closing); vbproxy writes them, which a client can rely on"
-	cbTouchCAS = "a Couchbase touch (GAT, TOUCH) is a mutation that gives the item a new CAS; memcached's keeps the CAS"
+	cbTouchCAS   = "a Couchbase touch (GAT, TOUCH) is a mutation that gives the item a new CAS; memcached's keeps the CAS"
 	cbCounterPad = "memcached rewrites a counter that got shorter (decr, incr past 2^64) in place, space-padded " +
 		"to its old length; Couchbase stores the bare number"
 )
