@@ -43,7 +43,11 @@ type Cluster struct {
 	afterBatch func()
 
 	// Run-time switches (switches.go).
-	pushEnabled atomic.Bool // clustermap push notifications (Options.NoClustermapPush)
+	pushEnabled    atomic.Bool // clustermap push notifications (Options.NoClustermapPush)
+	mgmtDown       atomic.Bool // the cluster managers are unreachable
+	streamsStalled atomic.Bool // config streams deliver nothing new
+	gatesMu        sync.Mutex
+	gates          []*mgmtGate // every open cluster manager listener (mgmt_gate.go)
 
 	ctx    context.Context // cancelled by Close: stops rebalances
 	cancel context.CancelFunc

@@ -30,6 +30,7 @@ func (n *Node) mgmtHandler() http.Handler {
 	mux.HandleFunc("POST /sim/pause", n.authed(n.handlePause))
 	mux.HandleFunc("POST /sim/resume", n.authed(n.handleResume))
 	n.collectionRoutes(mux)
+	n.switchRoutes(mux)
 	return mux
 }
 
@@ -195,7 +196,8 @@ func (n *Node) stream(w http.ResponseWriter, r *http.Request, b int, terse bool)
 			return
 		}
 		t, changed := n.c.watch()
-		if t.rev != last {
+		// A stalled stream (SetStreamsStalled) writes its first config only.
+		if t.rev != last && (last < 0 || !n.c.streamsStalled.Load()) {
 			last = t.rev
 			if _, err := w.Write(append(n.c.bucketConfig(t, b, n, terse), streamSeparator...)); err != nil {
 				return

@@ -83,6 +83,10 @@ func newNode(c *Cluster, index int, host string, mgmtPort, kvPort int) (*Node, e
 		_ = kvLn.Close()
 		return nil, err
 	}
+	n.mgmtLn = c.gateMgmt(n.mgmtLn)
+	if n.mgmtTLSLn != nil {
+		n.mgmtTLSLn = c.gateMgmt(n.mgmtTLSLn)
+	}
 	n.otp = c.otpName(host, n.mgmtPort)
 	n.log = c.log.With("node", n.otp)
 	for b := range n.data {
