@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -39,6 +40,9 @@ type config struct {
 	// nodeNetns are the network namespaces of -node-netns: node i listens
 	// in nodeNetns[i] (nodes added later take the following entries).
 	nodeNetns []string
+	// control is the -control address ("" = none): sim.ControlHandler,
+	// reachable while the cluster managers are not.
+	control string
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -68,6 +72,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&o.TLSDir, "tls-dir", "", "serve TLS too: write the CA (ca.pem, ca-key.pem) and a client certificate for -user (client.pem, client-key.pem) here; KV TLS on -kv-tls-port, https on the cluster manager port + 10000")
 	fs.IntVar(&o.KVTLSPort, "kv-tls-port", 11207, "KV TLS port with -tls-dir (with -host: node i uses port+i, 0 = ephemeral; ephemeral by default when -kv-port is 0)")
 	fs.StringVar(&o.ClientCertAuth, "client-cert-auth", sim.ClientCertDisable, "KV TLS client certificates: disable, enable (optional; one that names -user authenticates without SASL) or mandatory")
+	fs.BoolVar(&o.NoCollections, "no-collections", false, "buckets without collections, as before Couchbase 7 (no scopes REST API, HELLO declines Collections)")
+	fs.BoolVar(&o.NoClustermapPush, "no-push", false, "start with clustermap push notifications off (POST /sim/push enabled=true turns them on)")
+	fs.StringVar(&cfg.control, "control", "", "serve the control API (POST /sim/mgmt reachable=false|true and every cluster manager call) on this host:port, reachable while the cluster managers are not")
 	fs.StringVar(&nodeNetns, "node-netns", "", "comma-separated network namespaces (ip netns names): node i listens in the i-th; extra entries serve nodes added later")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -98,6 +105,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if o.TLSDir == "" && o.ClientCertAuth != sim.ClientCertDisable {
 		return cfg, fmt.Errorf("-client-cert-auth %s needs -tls-dir", o.ClientCertAuth)
+	}
+	if cfg.control != "" {
+		if _, _, err := net.SplitHostPort(cfg.control); err != nil {
+			return cfg, fmt.Errorf("-control %q: want host:port: %w", cfg.control, err)
+		}
 	}
 	if err := cfg.logLevel.UnmarshalText([]byte(level)); err != nil {
 		return cfg, fmt.Errorf("-log-level %q: %w", level, err)
@@ -150,6 +162,15 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	printReady(stdout, c, cfg.opts)
+	if cfg.control != "" {
+		srv, url, err := serveControl(c, cfg.control, logger)
+		if err != nil {
+			_ = c.Close()
+			return err
+		}
+		defer srv.Close()
+		fmt.Fprintf(stdout, "  control %s (POST /sim/mgmt reachable=false|true)\n", url)
+	}
 	<-ctx.Done()
 	logger.Info("shutting down")
 	done := make(chan error, 1)
@@ -175,4 +196,24 @@ func printReady(w io.Writer, c *sim.Cluster, o sim.Options) {
 		}
 		fmt.Fprintln(w)
 	}
+}
+
+// serveControl serves c.ControlHandler on addr and returns the server and
+// its URL.
+func serveControl(c *sim.Cluster, addr string, logger *slog.Logger) (*http.Server, string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", fmt.Errorf("-control %s: %w", addr, err)
+	}
+	srv := &http.Server{
+		Handler:           c.ControlHandler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+	}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Warn("control API stopped", "err", err)
+		}
+	}()
+	return srv, "http://" + ln.Addr().String(), nil
 }

@@ -7,6 +7,9 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -62,6 +65,12 @@ func TestParseFlags(t *testing.T) {
 		{"empty buckets", []string{"-buckets", ","}, "-buckets", nil},
 		{"bad log level", []string{"-log-level", "loud"}, "-log-level", nil},
 		{"stray argument", []string{"extra"}, "unexpected arguments", nil},
+		{"collections and push off", []string{"-no-collections", "-no-push"}, "", func(t *testing.T, o sim.Options) {
+			if !o.NoCollections || !o.NoClustermapPush {
+				t.Errorf("got %+v", o)
+			}
+		}},
+		{"bad control address", []string{"-control", "nope"}, "-control", nil},
 		{"unknown flag", []string{"-nope"}, "flag provided but not defined", nil},
 	}
 	for _, tt := range tests {
@@ -139,5 +148,41 @@ func TestPrintReady(t *testing.T) {
 		if !strings.Contains(out, n.OTPName()) || !strings.Contains(out, n.KVAddr()) {
 			t.Errorf("output %q lacks node %s at %s", out, n.OTPName(), n.KVAddr())
 		}
+	}
+}
+
+func TestServeControl(t *testing.T) {
+	c, err := sim.Start(sim.Options{Host: "127.0.0.1", Nodes: 1, VBuckets: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	if cfg, err := parseFlags([]string{"-control", "127.0.0.1:0"}, io.Discard); err != nil || cfg.control != "127.0.0.1:0" {
+		t.Fatalf("-control: %v %q", err, cfg.control)
+	}
+	srv, u, err := serveControl(c, "127.0.0.1:0", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	post := func(value string) int {
+		req, err := http.NewRequest("POST", u+"/sim/mgmt", strings.NewReader(url.Values{"reachable": {value}}.Encode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("Administrator", "password")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if code := post("false"); code != 200 || c.MgmtReachable() {
+		t.Fatalf("reachable=false: %d, reachable %v", code, c.MgmtReachable())
+	}
+	if code := post("true"); code != 200 || !c.MgmtReachable() {
+		t.Fatalf("reachable=true: %d, reachable %v", code, c.MgmtReachable())
 	}
 }
