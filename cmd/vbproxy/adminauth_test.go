@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -81,5 +82,62 @@ func TestAdminTokenOverTLS(t *testing.T) {
 		if resp.StatusCode == 200 {
 			t.Error("plain HTTP to the TLS admin port: 200, want a refused handshake")
 		}
+	}
+}
+
+// TestAdminCertReload: a config reload re-reads admin.tls's files, so a
+// rotated certificate is served to new connections without a restart.
+func TestAdminCertReload(t *testing.T) {
+	c := startSim(t, sim.Options{Nodes: 1})
+	dir := t.TempDir()
+	certFile, keyFile, clientA := writeCert(t, dir, "admin")
+	file := writeFile(t, dir, "vbproxy.yaml", `listeners: [{address: "127.0.0.1:0", bucket: default}]
+cluster: {seeds: [`+c.SeedURL()+`], user: Administrator, password_env: PW}
+admin: {address: "127.0.0.1:0", tls: {cert_file: `+certFile+`, key_file: `+keyFile+`}}
+`)
+	opts, err := parseFlags([]string{"-config", file}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := envMap(map[string]string{"PW": "password"})
+	cfg, sec, errs := loadConfig(opts, env)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	r := startApp(t, cfg, sec, func(a *app) {
+		a.configFile = file
+		a.load = func() (*Config, secrets, []FieldError) { return loadConfig(opts, env) }
+	})
+	if code, _ := adminDo(t, clientA, "GET", r.admin+"/healthz", ""); code != 200 {
+		t.Fatalf("healthz with the first certificate: %d", code)
+	}
+
+	// A new pair in the same files (as cert-manager rotates a Secret).
+	rotated := t.TempDir()
+	newCert, newKey, clientB := writeCert(t, rotated, "admin")
+	for _, cp := range [][2]string{{newCert, certFile}, {newKey, keyFile}} {
+		data, err := os.ReadFile(cp[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(cp[1], data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, body := adminDo(t, clientA, "POST", r.admin+"/reload?config=1", "")
+	if code != 200 {
+		t.Fatalf("reload: %d %s", code, body)
+	}
+	sameJSON(t, "reload", body, `{"file":"`+file+`","applied":["admin.tls"],"restart_required":[]}`)
+	fresh := func(c *http.Client) *http.Client { // no connection reuse
+		tr := c.Transport.(*http.Transport).Clone()
+		tr.DisableKeepAlives = true
+		return &http.Client{Timeout: 10 * time.Second, Transport: tr}
+	}
+	if code, _ := adminDo(t, fresh(clientB), "GET", r.admin+"/healthz", ""); code != 200 {
+		t.Errorf("healthz trusting the new certificate: %d, want 200", code)
+	}
+	if _, err := fresh(clientA).Get(r.admin + "/healthz"); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("a client trusting only the old certificate: %v, want a certificate error", err)
 	}
 }
