@@ -141,6 +141,10 @@ type Options struct {
 	// ProtocolsText. A client of another protocol gets an error in its own
 	// protocol, then the connection closes.
 	Protocols Protocols
+	// ReadReplicas lets replicas answer reads whose active node failed
+	// (replica.go). ReplicasNever (the default) fails them with ETMPFAIL.
+	// Only with a bucket (Couchbase nodes: plain memcached has no replicas).
+	ReadReplicas ReplicaPolicy
 	// AllowFlush lets FLUSH through to every node. false (the default)
 	// answers FLUSH with NOT_SUPPORTED.
 	AllowFlush bool

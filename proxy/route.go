@@ -73,7 +73,13 @@ func (s *session) forward(sl *slot, replica bool) {
 	}
 	sl.vb, sl.ordVB, sl.sentMap = vb, vb, m
 	if node < 0 {
-		sl.fail(memcached.StatusETMPFAIL, msgNoOwner)
+		if sl.replicaEligible() && s.admit(sl, "") {
+			sl.settleFail(memcached.StatusETMPFAIL, msgNoOwner) // a replica, else the failure
+			return
+		}
+		if !sl.replicaEligible() {
+			sl.fail(memcached.StatusETMPFAIL, msgNoOwner)
+		}
 		return
 	}
 	if s.admit(sl, m.Nodes()[node].Addr) {
@@ -133,7 +139,7 @@ func (sl *slot) transmit(m *vbmap.Map, node int) {
 	pkt := sl.pkt.Bytes()
 	memcached.SetVBucket(pkt, sl.vb)
 	sl.req.Packet = pkt
-	sl.req.Deadline = sl.deadline
+	sl.req.Deadline = sl.activeDeadline()
 	err := c.Send(&sl.req)
 	switch {
 	case err == nil:
@@ -149,8 +155,15 @@ func (sl *slot) transmit(m *vbmap.Map, node int) {
 	}
 }
 
-// settleFail settles a forwarded slot and completes it with an error.
+// settleFail settles a forwarded slot and completes it with an error;
+// a read that may be served by a replica goes there instead (replica.go).
 func (sl *slot) settleFail(status memcached.Status, msg string) {
+	if status == memcached.StatusETMPFAIL && sl.replicaEligible() && sl.readReplica() {
+		return
+	}
+	if sl.replicaRead {
+		msg = msgNoReplica
+	}
 	sl.sess.settle(sl)
 	sl.fail(status, msg)
 }

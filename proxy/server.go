@@ -58,6 +58,7 @@ type Server struct {
 	connsRefused atomic.Uint64
 	authFailures atomic.Uint64
 	nmvbRetries  atomic.Uint64
+	replicaReads atomic.Uint64
 
 	offerMu   sync.Mutex
 	lastOffer map[string][]byte // per node: the last NOT_MY_VBUCKET config offered
@@ -528,6 +529,7 @@ func (s *Server) Stats() Stats {
 		ConnsRefused: s.connsRefused.Load(),
 		AuthFailures: s.authFailures.Load(),
 		NMVBRetries:  s.nmvbRetries.Load(),
+		ReplicaReads: s.replicaReads.Load(),
 	}
 	for _, ls := range s.loops {
 		ls.c.addTo(&st)

@@ -49,20 +49,22 @@ type slot struct {
 	size   int              // request bytes counted in session.inflight
 
 	// Routing and retry state.
-	deadline   int64
-	vb         uint16
-	ordVB      uint16 // vBucket for per-session ordering (the first routing's)
-	park       uint8  // why the slot is parked (order.go)
-	next       uint8  // what the backoff timer does
-	graceTries int
-	retries    int
-	replica    bool
-	sentMap    *vbmap.Map
-	sentAddr   string
-	refused    string // the node that answered NOT_MY_VBUCKET
-	fwdTried   bool
-	backoff    int64
-	timer      eventloop.Timer
+	deadline    int64
+	vb          uint16
+	ordVB       uint16 // vBucket for per-session ordering (the first routing's)
+	park        uint8  // why the slot is parked (order.go)
+	next        uint8  // what the backoff timer does
+	graceTries  int
+	retries     int
+	replica     bool // a client's GET_REPLICA: routed to the first replica
+	replicaRead bool // a read sent to a replica after its active failed (replica.go)
+	replicaIdx  int  // the next replica of the vBucket to try
+	sentMap     *vbmap.Map
+	sentAddr    string
+	refused     string // the node that answered NOT_MY_VBUCKET
+	fwdTried    bool
+	backoff     int64
+	timer       eventloop.Timer
 
 	// tr is a text command's reply context (text sessions only).
 	tr memcached.TextReply
@@ -84,7 +86,17 @@ type slot struct {
 // buffer; any other is copied into the slot.
 func (sl *slot) Complete(r *upstream.Request) {
 	s := sl.sess
-	if r.Err != nil {
+	if sl.replicaRead {
+		st := memcached.StatusETMPFAIL
+		if r.Err == nil {
+			st = r.Resp.Status
+		}
+		if !sl.replicaReply(st, r.Node) {
+			return
+		}
+		memcached.SetOpcode(r.RespBuf, sl.op.Loud()) // GET_REPLICA's reply reads as the GET's
+		r.Resp.Opcode = sl.op.Loud()
+	} else if r.Err != nil {
 		if errors.Is(r.Err, upstream.ErrConnClosed) && sl.idempotent() {
 			s.requeue(sl, parkDown)
 			return
@@ -189,6 +201,8 @@ func (sl *slot) reset() {
 	sl.size = 0
 	sl.state = slotFree
 	sl.byNode = false
+	sl.replicaRead = false
+	sl.replicaIdx = 0
 	sl.sentMap = nil
 	sl.sentAddr = ""
 	sl.refused = ""

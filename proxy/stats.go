@@ -35,9 +35,10 @@ type Stats struct {
 	Local     uint64 // requests answered by the proxy itself (including its refusals)
 	TempFails uint64 // ETMPFAIL replies made by the proxy (node down, timeout, no owner...)
 
-	NMVBRetries uint64 // requests resent after NOT_MY_VBUCKET
-	BytesIn     uint64 // client bytes read
-	BytesOut    uint64 // client bytes written
+	NMVBRetries  uint64 // requests resent after NOT_MY_VBUCKET
+	ReplicaReads uint64 // reads answered by a replica (ReadReplicas)
+	BytesIn      uint64 // client bytes read
+	BytesOut     uint64 // client bytes written
 
 	MapRevision string // revision of the current map, "" when none
 	Nodes       int    // nodes in the current map
@@ -151,6 +152,7 @@ func (s *Server) eachStat(fn func(name, value string)) {
 	u("local_replies", st.Local)
 	u("tmpfail_replies", st.TempFails)
 	u("nmvb_retries", st.NMVBRetries)
+	u("replica_reads", st.ReplicaReads)
 	u("bytes_read", st.BytesIn)
 	u("bytes_written", st.BytesOut)
 	u("curr_connections_binary", uint64(max(st.ConnsBinary, 0)))
