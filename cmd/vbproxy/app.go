@@ -233,7 +233,7 @@ func (b *bucket) nodes() []admin.NodeStatus {
 
 // clients adds up the client counters of the bucket's listeners.
 func (b *bucket) clients() admin.ClientStats {
-	var c admin.ClientStats
+	c := admin.ClientStats{ByProtocol: map[string]int64{"binary": 0, "text": 0}}
 	for _, l := range b.lis {
 		st := l.srv.Stats()
 		c.Connections += st.ConnsCurrent
@@ -241,6 +241,8 @@ func (b *bucket) clients() admin.ClientStats {
 		c.Refused += st.ConnsRefused
 		c.AuthFailures += st.AuthFailures
 		c.Requests += st.Requests
+		c.ByProtocol["binary"] += st.ConnsBinary
+		c.ByProtocol["text"] += st.ConnsText
 	}
 	return c
 }

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
+	"net"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vbproxy/vbproxy/sim"
 	"github.com/vbproxy/vbproxy/vbmap"
@@ -52,6 +55,18 @@ func TestConsoleAPIRunning(t *testing.T) {
 	waitFor(t, "readyz 200", func() bool { code, _, _ := httpDo(t, "GET", r.admin+"/readyz"); return code == 200 })
 	setGet(t, r.proxy, 10)
 	m := clusterMap(t, c)
+	text, err := net.Dial("tcp", r.proxy) // a text-protocol client
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer text.Close()
+	_ = text.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := text.Write([]byte("version\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if line, err := bufio.NewReader(text).ReadString('\n'); err != nil || !strings.HasPrefix(line, "VERSION ") {
+		t.Fatalf("text version: %q %v", line, err)
+	}
 
 	code, _, body := httpDo(t, "GET", r.admin+"/api/grid")
 	if want := expectedGrid(m); code != 200 || body != want {
@@ -93,7 +108,8 @@ func TestConsoleAPIRunning(t *testing.T) {
 				Active  int    `json:"active_vbuckets"`
 			} `json:"nodes"`
 			Clients struct {
-				Accepted uint64 `json:"accepted"`
+				Accepted   uint64           `json:"accepted"`
+				ByProtocol map[string]int64 `json:"by_protocol"`
 			} `json:"clients"`
 		} `json:"buckets"`
 		Events []struct{ Kind, Message string } `json:"events"`
@@ -112,8 +128,11 @@ func TestConsoleAPIRunning(t *testing.T) {
 		}
 		total += n.Active
 	}
-	if len(b.Nodes) != 3 || total != 64 || b.Clients.Accepted != 1 {
-		t.Errorf("state: %d nodes owning %d vBuckets, %d clients accepted; want 3, 64, 1", len(b.Nodes), total, b.Clients.Accepted)
+	if len(b.Nodes) != 3 || total != 64 || b.Clients.Accepted != 2 {
+		t.Errorf("state: %d nodes owning %d vBuckets, %d clients accepted; want 3, 64, 2", len(b.Nodes), total, b.Clients.Accepted)
+	}
+	if p := b.Clients.ByProtocol; len(p) != 2 || p["binary"] != 1 || p["text"] != 1 {
+		t.Errorf("clients by protocol %v, want binary 1, text 1", p)
 	}
 	first := regexp.MustCompile(`^map ` + regexp.QuoteMeta(m.Revision().String()) + ` \((fetch|stream)\): 3 nodes, 64 vBuckets$`)
 	if len(st.Events) == 0 || st.Events[len(st.Events)-1].Kind != "map" || !first.MatchString(st.Events[len(st.Events)-1].Message) {
