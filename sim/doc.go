@@ -9,13 +9,32 @@
 //     with $HOST for the answering node), the streaming forms
 //     /pools/default/bs/<b> and /pools/default/bucketsStreaming/<b>, and
 //     Couchbase's own topology REST calls (/controller/addNode,
-//     /controller/rebalance, /controller/failOver) plus simulator-only
-//     /sim/pause, /sim/resume and /sim/addNode;
+//     /controller/rebalance, /controller/failOver), the scopes and
+//     collections API (/pools/default/buckets/<b>/scopes...), plus
+//     simulator-only /sim/pause, /sim/resume, /sim/addNode, /sim/streams,
+//     /sim/push and /sim/switches;
 //   - a KV service speaking the memcached binary protocol as Couchbase does:
-//     HELLO, SASL (PLAIN, SCRAM-SHA1/256/512), SELECT_BUCKET, per-vBucket
-//     ownership with NOT_MY_VBUCKET carrying the node's current config, the
-//     full key-value command set with memcached semantics, GET_REPLICA,
-//     GET_CLUSTER_CONFIG, STAT, FLUSH (when allowed).
+//     HELLO with kv_engine's feature negotiation (Duplex, clustermap change
+//     notifications full and brief, Collections, known-version config
+//     fetches, NMVB config dedupe), SASL (PLAIN, SCRAM-SHA1/256/512),
+//     SELECT_BUCKET, per-vBucket ownership with NOT_MY_VBUCKET carrying the
+//     node's current config, the full key-value command set with memcached
+//     semantics, GET_REPLICA on replica copies, GET_CLUSTER_CONFIG (with
+//     known-version extras; the global config without a bucket),
+//     GET_COLLECTION_ID, STAT, FLUSH (when allowed).
+//
+// Config changes are pushed to connections that negotiated Duplex and a
+// notification mode (kv_push.go): a server request (magic 0x82, opcode 0x01)
+// between two replies, for every published revision the connection has not
+// seen. Each bucket has a collections manifest (manifest.go, collections.go):
+// with Collections negotiated, document keys carry a LEB128 collection ID,
+// validated as kv_engine validates it, and documents are kept per
+// collection.
+//
+// Run-time switches (switches.go) cover the failures a client must survive:
+// SetMgmtReachable (cluster managers reset connections while KV stays up;
+// ControlHandler keeps a control API reachable), SetStreamsStalled (config
+// streams open but silent) and SetClustermapPush.
 //
 // Every node holds its own copy of the vBuckets it owns as active or
 // replica. Mutations apply to the active copy and, under the same per-vBucket

@@ -476,3 +476,51 @@ func TestPushGlobalConfigWithoutBucket(t *testing.T) {
 		t.Errorf("push key %q extras %d value %.100q, want the global config (rev %d) with an empty key", p.Key, len(p.Extras), p.Value, c.Revision())
 	}
 }
+
+// TestGetReplicaOnEveryReplica: with two replicas both replica nodes serve
+// the replicated value (flags and CAS of the active's copy); a node that
+// holds no copy, and the active itself, answer NOT_MY_VBUCKET with the
+// config.
+func TestGetReplicaOnEveryReplica(t *testing.T) {
+	c := startCluster(t, Options{Nodes: 4, Replicas: 2, VBuckets: 16})
+	key := []byte("replicated")
+	vb := vbucketOf(key, 16)
+	chain := c.topo.Load().maps[0].chains[vb]
+	a := dialKV(t, chain[0].KVAddr())
+	a.login("default")
+	set := a.do(memcached.OpSet, uint16(vb), 0, setExtras(9, 0), key, []byte("v1"))
+	if set.Status != memcached.StatusSuccess {
+		t.Fatalf("SET: %s", set.Status)
+	}
+	for i, n := range chain[1:] {
+		kv := dialKV(t, n.KVAddr())
+		kv.login("default")
+		r := kv.do(memcached.OpGetReplica, uint16(vb), 0, nil, key, nil)
+		if r.Status != memcached.StatusSuccess || string(r.Value) != "v1" || binary.BigEndian.Uint32(r.Extras) != 9 || r.CAS != set.CAS {
+			t.Errorf("GET_REPLICA on replica %d: %s %q flags %x cas %d, want v1 flags 9 cas %d", i+1, r.Status, r.Value, r.Extras, r.CAS, set.CAS)
+		}
+	}
+	var outsider *Node
+	for _, n := range c.Nodes() {
+		if !slices.Contains(chain, n) {
+			outsider = n
+		}
+	}
+	for _, n := range []*Node{outsider, chain[0]} {
+		kv := dialKV(t, n.KVAddr())
+		kv.login("default")
+		r := kv.do(memcached.OpGetReplica, uint16(vb), 0, nil, key, nil)
+		if r.Status != memcached.StatusNotMyVBucket || parseTerse(t, r.Value).Rev != c.Revision() {
+			t.Errorf("GET_REPLICA on %v (not a replica): %s, want NOT_MY_VBUCKET with the config", n, r.Status)
+		}
+	}
+	// A delete reaches the replicas too.
+	if r := a.do(memcached.OpDelete, uint16(vb), 0, nil, key, nil); r.Status != memcached.StatusSuccess {
+		t.Fatalf("DELETE: %s", r.Status)
+	}
+	kv := dialKV(t, chain[1].KVAddr())
+	kv.login("default")
+	if r := kv.do(memcached.OpGetReplica, uint16(vb), 0, nil, key, nil); r.Status != memcached.StatusKeyENOENT {
+		t.Errorf("GET_REPLICA after DELETE: %s, want KEY_ENOENT", r.Status)
+	}
+}
