@@ -231,6 +231,33 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("lookup shows vBucket %q, want %s", vbText, want)
 	}
 
+	// Hovering a cell names its vBucket's nodes.
+	vb := 5
+	name := func(i int) string { return m0.Nodes()[i].Addr }
+	wantInfo := fmt.Sprintf("vBucket %d · active %s · replica %s", vb, name(m0.Active(uint16(vb))), name(m0.Replicas(uint16(vb))[0]))
+	info, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`(() => {
+		const sec = document.querySelector('section.bucket[data-bucket="default"]');
+		sec.querySelector('[data-grid]').children[%d].dispatchEvent(new MouseEvent("mouseover", {bubbles: true}));
+		return sec.querySelector('[data-cellinfo]').textContent;
+	})()`, vb)))
+	if err != nil || info != wantInfo {
+		t.Errorf("hover over vBucket %d: %q %v, want %q", vb, info, err, wantInfo)
+	}
+
+	// On a phone the page fits the screen's width (the node table scrolls
+	// inside its box) and the grid keeps one cell per vBucket.
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile)); err != nil {
+		t.Fatal(err)
+	}
+	fits, err := chromedp.Run(ctx, chromedp.Evaluate[[]int](`[document.documentElement.scrollWidth, window.innerWidth,
+		document.querySelector('[data-grid]').getBoundingClientRect().width|0]`))
+	if err != nil || len(fits) != 3 || fits[0] > fits[1] || fits[2] > fits[1] || fits[2] < 300 {
+		t.Errorf("on a 390px screen: page %v wide (page, window, grid), want the page and the grid within the window, the grid at least 300px", fits)
+	}
+	if err := chromedp.Do(ctx, chromedp.ResetViewport()); err != nil {
+		t.Fatal(err)
+	}
+
 	// A rebalance onto a new node, under load: the page follows without
 	// reloading.
 	stop := make(chan struct{})
