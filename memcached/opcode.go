@@ -52,6 +52,7 @@ const (
 	OpGetReplica              = Opcode(gm.GET_REPLICA)
 	OpSelectBucket            = Opcode(gm.SELECT_BUCKET)
 	OpGetClusterConfig Opcode = 0xb5
+	OpGetCollectionID  Opcode = 0xbb // "scope.collection" in the value; extras: manifest UID (8), collection ID (4)
 	OpGetErrorMap             = Opcode(gm.GET_ERROR_MAP)
 )
 
@@ -185,6 +186,7 @@ func buildOpTable() (t [256]OpInfo) {
 	op(OpSASLStep, "SASL_STEP", false, RouteAuth)
 	op(OpGetClusterConfig, "GET_CLUSTER_CONFIG", false, RouteNever)
 	op(OpGetErrorMap, "GET_ERROR_MAP", false, RouteNever)
+	op(OpGetCollectionID, "GET_COLLECTION_ID", false, RouteNever)
 	// Server administration and replication: known, never forwarded.
 	op(Opcode(gm.SET_VBUCKET), "SET_VBUCKET", false, RouteNever)
 	op(0x3e, "GET_VBUCKET", false, RouteNever)

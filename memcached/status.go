@@ -34,32 +34,38 @@ const (
 	StatusEINTERNAL             = Status(gm.EINTERNAL)
 	StatusEBUSY                 = Status(gm.EBUSY)
 	StatusETMPFAIL              = Status(gm.TMPFAIL)
+	// Collections (Couchbase 7): the key's collection (or scope) is not in
+	// the bucket's manifest.
+	StatusUnknownCollection Status = 0x88
+	StatusUnknownScope      Status = 0x8c
 )
 
 var statusNames = map[Status]string{
-	StatusSuccess:        "SUCCESS",
-	StatusKeyENOENT:      "KEY_ENOENT",
-	StatusKeyEEXISTS:     "KEY_EEXISTS",
-	StatusE2BIG:          "E2BIG",
-	StatusEINVAL:         "EINVAL",
-	StatusNotStored:      "NOT_STORED",
-	StatusDeltaBadval:    "DELTA_BADVAL",
-	StatusNotMyVBucket:   "NOT_MY_VBUCKET",
-	StatusNoBucket:       "NO_BUCKET",
-	StatusLocked:         "LOCKED",
-	StatusConfigOnly:     "CONFIG_ONLY",
-	StatusAuthStale:      "AUTH_STALE",
-	StatusAuthError:      "AUTH_ERROR",
-	StatusAuthContinue:   "AUTH_CONTINUE",
-	StatusERange:         "ERANGE",
-	StatusEAccess:        "EACCESS",
-	StatusNotInitialized: "NOT_INITIALIZED",
-	StatusUnknownCommand: "UNKNOWN_COMMAND",
-	StatusENOMEM:         "ENOMEM",
-	StatusNotSupported:   "NOT_SUPPORTED",
-	StatusEINTERNAL:      "EINTERNAL",
-	StatusEBUSY:          "EBUSY",
-	StatusETMPFAIL:       "ETMPFAIL",
+	StatusSuccess:           "SUCCESS",
+	StatusKeyENOENT:         "KEY_ENOENT",
+	StatusKeyEEXISTS:        "KEY_EEXISTS",
+	StatusE2BIG:             "E2BIG",
+	StatusEINVAL:            "EINVAL",
+	StatusNotStored:         "NOT_STORED",
+	StatusDeltaBadval:       "DELTA_BADVAL",
+	StatusNotMyVBucket:      "NOT_MY_VBUCKET",
+	StatusNoBucket:          "NO_BUCKET",
+	StatusLocked:            "LOCKED",
+	StatusConfigOnly:        "CONFIG_ONLY",
+	StatusAuthStale:         "AUTH_STALE",
+	StatusAuthError:         "AUTH_ERROR",
+	StatusAuthContinue:      "AUTH_CONTINUE",
+	StatusERange:            "ERANGE",
+	StatusEAccess:           "EACCESS",
+	StatusNotInitialized:    "NOT_INITIALIZED",
+	StatusUnknownCommand:    "UNKNOWN_COMMAND",
+	StatusENOMEM:            "ENOMEM",
+	StatusNotSupported:      "NOT_SUPPORTED",
+	StatusEINTERNAL:         "EINTERNAL",
+	StatusEBUSY:             "EBUSY",
+	StatusETMPFAIL:          "ETMPFAIL",
+	StatusUnknownCollection: "UNKNOWN_COLLECTION",
+	StatusUnknownScope:      "UNKNOWN_SCOPE",
 }
 
 // String returns the status name ("NOT_MY_VBUCKET"), or "0x%04x" for a code

@@ -34,7 +34,7 @@ func BenchmarkRoutingPath(b *testing.B) {
 		b.Fatal(err)
 	}
 	ls := newLoopState(srv, lp, 0, 1)
-	s := newSession(ls, -1, "bench", "bench")
+	s := newSession(ls, &listener{Listener: srv.o.listener()}, -1, "bench", "bench")
 	sl := &slot{sess: s}
 	sl.req.Done = sl
 	off := 0

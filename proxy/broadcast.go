@@ -67,7 +67,7 @@ func (bc *broadcast) done() {
 // NOT_SUPPORTED unless Options.AllowFlush.
 func (s *session) flushAll(sl *slot) {
 	h := &sl.pkt.Header
-	if !s.srv.o.AllowFlush {
+	if !s.lst.AllowFlush {
 		s.localError(sl, memcached.StatusNotSupported, "Flush is disabled on this proxy")
 		return
 	}

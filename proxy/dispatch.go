@@ -33,6 +33,10 @@ func (s *session) dispatch(sl *slot) {
 			s.localError(sl, memcached.StatusEINVAL, "Invalid arguments")
 			return
 		}
+		if s.lst.coll != nil && len(sl.pkt.Key) > collectionMaxKey {
+			s.localError(sl, memcached.StatusEINVAL, msgKeyTooLong)
+			return
+		}
 		s.forward(sl, info.Route == memcached.RouteReplica)
 	case memcached.RouteBroadcast:
 		s.flushAll(sl)

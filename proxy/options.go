@@ -145,6 +145,15 @@ type Options struct {
 	// (replica.go). ReplicasNever (the default) fails them with ETMPFAIL.
 	// Only with a bucket (Couchbase nodes: plain memcached has no replicas).
 	ReadReplicas ReplicaPolicy
+	// Collection is the collection Serve's listener serves ("scope.collection";
+	// "" = the default collection). See Listener.Collection.
+	Collection string
+	// Collections negotiates collections with the nodes (HELLO), so that
+	// listeners may serve named collections; every document key then
+	// carries its collection ID on the wire. It is implied when Collection
+	// names a collection. false (the default) addresses the default
+	// collection only, as any memcached client does.
+	Collections bool
 	// AllowFlush lets FLUSH through to every node. false (the default)
 	// answers FLUSH with NOT_SUPPORTED.
 	AllowFlush bool
@@ -241,6 +250,11 @@ func (o *Options) normalize() error {
 	}
 	if o.Loops == 0 {
 		o.Loops = DefaultLoops
+	}
+	if p, err := collectionPath(o.Collection); err != nil {
+		return err
+	} else if p != "" {
+		o.Collections = true
 	}
 	if o.PoolSize == 0 {
 		o.PoolSize = defaultPoolSize

@@ -27,10 +27,11 @@ type vbOrder struct {
 
 // Why a parked slot waits.
 const (
-	parkNew  uint8 = iota // never sent: another request for its vBucket is ahead
-	parkNMVB              // NOT_MY_VBUCKET: re-route, maybe back off
-	parkWait              // not sent (no connection yet, connection closing): back off, re-route
-	parkDown              // the node is down: re-route if the map moved, briefly
+	parkNew        uint8 = iota // never sent: another request for its vBucket is ahead
+	parkNMVB                    // NOT_MY_VBUCKET: re-route, maybe back off
+	parkWait                    // not sent (no connection yet, connection closing): back off, re-route
+	parkDown                    // the node is down: re-route if the map moved, briefly
+	parkCollection              // the collection ID is being resolved (collection.go)
 )
 
 // admit decides whether sl may be sent to addr now. If so the vBucket's

@@ -45,7 +45,7 @@ const msgNoReplica = "Temporary failure: node down and no replica answered"
 // replicaEligible reports whether sl may be sent to a replica now.
 func (sl *slot) replicaEligible() bool {
 	s := sl.sess
-	return s.srv.o.ReadReplicas == ReplicasOnFailure && s.srv.o.Bucket != "" && !sl.replica &&
+	return s.lst.ReadReplicas == ReplicasOnFailure && s.srv.o.Bucket != "" && !sl.replica &&
 		upstreamOp(sl.op) == memcached.OpGet && !s.closed && s.ls.lp.Now() < sl.deadline
 }
 
@@ -53,7 +53,7 @@ func (sl *slot) replicaEligible() bool {
 // half the operation timeout when replicas may take over, so that they have
 // the other half.
 func (sl *slot) activeDeadline() int64 {
-	if sl.sess.srv.o.ReadReplicas == ReplicasOnFailure && upstreamOp(sl.op) == memcached.OpGet {
+	if sl.sess.lst.ReadReplicas == ReplicasOnFailure && upstreamOp(sl.op) == memcached.OpGet {
 		return sl.start + int64(sl.sess.srv.o.OperationTimeout)/2
 	}
 	return sl.deadline

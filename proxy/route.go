@@ -35,6 +35,9 @@ const (
 	msgConnClosed = "Temporary failure: node connection closed"
 	msgShutdown   = "Temporary failure: proxy shutting down"
 	msgUpstream   = "Temporary failure: node error"
+	// msgNoCollection: the listener's collection ID was not resolved in time.
+	msgNoCollection = "Temporary failure: collection ID not resolved"
+	msgKeyTooLong   = "Key too long for a named collection (246 bytes at most)"
 )
 
 // upstreamErrorMessage is the ETMPFAIL reply text for an upstream error.
@@ -136,6 +139,20 @@ func (sl *slot) transmit(m *vbmap.Map, node int) {
 		s.requeue(sl, parkWait)
 		return
 	}
+	if coll := s.lst.coll; coll != nil {
+		cid, st := coll.id()
+		switch st {
+		case collMissing:
+			coll.wake() // it may exist again
+			sl.settleFail(memcached.StatusUnknownCollection, coll.msg)
+			return
+		case collUnknown:
+			coll.wake()
+			s.requeue(sl, parkCollection)
+			return
+		}
+		sl.req.Collection = cid
+	}
 	pkt := sl.pkt.Bytes()
 	memcached.SetVBucket(pkt, sl.vb)
 	sl.req.Packet = pkt
@@ -187,6 +204,9 @@ func (sl *slot) resend() {
 		return
 	case parkWait:
 		sl.sleep(nextResend, msgNoPool)
+		return
+	case parkCollection:
+		sl.sleep(nextResend, msgNoCollection)
 		return
 	case parkDown:
 		// Fail fast unless the map moves the vBucket within a short grace.
@@ -270,6 +290,8 @@ func parkedMessage(why uint8) string {
 		return msgNoPool
 	case parkDown:
 		return msgNodeDown
+	case parkCollection:
+		return msgNoCollection
 	}
 	return msgTimeout
 }

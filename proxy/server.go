@@ -49,6 +49,7 @@ type Server struct {
 	retired   map[*upstream.Node]bool   // nodes that left the map, closing once unreferenced
 	conns     sync.WaitGroup            // upstream connections not closed yet
 	nodeClose sync.WaitGroup            // Node.Close calls in progress
+	resolvers sync.WaitGroup            // collection resolvers (end at Shutdown)
 	poolsShut bool
 
 	wg sync.WaitGroup // sessions
@@ -59,6 +60,9 @@ type Server struct {
 	authFailures atomic.Uint64
 	nmvbRetries  atomic.Uint64
 	replicaReads atomic.Uint64
+
+	collMu      sync.Mutex
+	collections map[string]*collection // by path, shared by the listeners serving it
 
 	offerMu   sync.Mutex
 	lastOffer map[string][]byte // per node: the last NOT_MY_VBUCKET config offered
@@ -73,18 +77,19 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		o:         o,
-		log:       o.Logger,
-		obs:       o.Observer,
-		version:   []byte(o.Version),
-		started:   time.Now(),
-		closed:    make(chan struct{}),
-		listeners: make(map[net.Listener]struct{}),
-		sessions:  make(map[*session]struct{}),
-		nodes:     make(map[string]*upstream.Node),
-		refs:      make(map[*upstream.Node]int),
-		retired:   make(map[*upstream.Node]bool),
-		lastOffer: make(map[string][]byte),
+		o:           o,
+		log:         o.Logger,
+		obs:         o.Observer,
+		version:     []byte(o.Version),
+		started:     time.Now(),
+		closed:      make(chan struct{}),
+		listeners:   make(map[net.Listener]struct{}),
+		sessions:    make(map[*session]struct{}),
+		nodes:       make(map[string]*upstream.Node),
+		refs:        make(map[*upstream.Node]int),
+		retired:     make(map[*upstream.Node]bool),
+		lastOffer:   make(map[string][]byte),
+		collections: make(map[string]*collection),
 	}
 	if s.obs == nil {
 		s.obs = nopObserver{}
@@ -98,6 +103,7 @@ func New(o Options) (*Server, error) {
 		ConnectTimeout:   o.ConnectTimeout,
 		OperationTimeout: o.OperationTimeout,
 		TLS:              o.UpstreamTLS,
+		Collections:      o.Collections,
 		SCRAMOverTLS:     o.SCRAMOverTLS,
 		Logger:           o.Logger,
 		OnState:          func(node string, st upstream.State) { s.obs.UpstreamConn(node, UpstreamState(st)) },
@@ -224,11 +230,17 @@ func (s *Server) connClosed(node *upstream.Node) {
 // up: Options.PoolSize sets on each loop.
 func (s *Server) connsPerNode() int { return len(s.loops) * s.o.PoolSize }
 
-// Serve accepts client connections on ln until Shutdown (then it returns
-// ErrServerClosed) or an accept error that is not temporary. Each accepted
-// connection joins one of the event loops (after Options.Edge admitted it:
-// PROXY header, TLS). Serve may be called for several listeners at once.
-func (s *Server) Serve(ln net.Listener) error {
+// ServeListener accepts client connections on ln, serving l, until Shutdown
+// (then it returns ErrServerClosed) or an accept error that is not
+// temporary. Each accepted connection joins one of the event loops (after
+// l.Edge admitted it: PROXY header, TLS). It may be called for several
+// listeners at once; they share the loops and upstream connections.
+func (s *Server) ServeListener(ln net.Listener, l Listener) error {
+	lst, err := s.newListener(l)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
 	s.mu.Lock()
 	if s.closing.Load() {
 		s.mu.Unlock()
@@ -269,7 +281,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		delay = 0
-		s.accept(c)
+		s.accept(c, lst)
 	}
 }
 
@@ -281,7 +293,7 @@ func isTemporary(err error) bool {
 
 // accept admits c, or refuses it when MaxConns is reached or the server is
 // shutting down.
-func (s *Server) accept(c net.Conn) {
+func (s *Server) accept(c net.Conn, lst *listener) {
 	n := s.connsOpen.Add(1)
 	if max := s.o.MaxConns; max > 0 && n > int64(max) {
 		s.connsOpen.Add(-1)
@@ -295,27 +307,27 @@ func (s *Server) accept(c net.Conn) {
 	}
 	s.connsTotal.Add(1)
 	s.obs.ClientConn(ConnAccepted)
-	if s.o.Edge != nil {
+	if lst.Edge != nil {
 		s.admitting.Add(1)
 		go func() {
 			defer s.admitting.Done()
-			s.admit(c)
+			s.admit(c, lst)
 		}()
 		return
 	}
-	s.handoff(c, c.RemoteAddr().String(), c.LocalAddr().String(), nil, "")
+	s.handoff(c, lst, c.RemoteAddr().String(), c.LocalAddr().String(), nil, "")
 }
 
 // admit runs the edge (PROXY header, TLS handshake) on the connection's own
 // goroutine, then hands it to a loop. A refused connection is closed by the
 // edge, which logs why.
-func (s *Server) admit(c net.Conn) {
-	a, err := s.o.Edge.Admit(s.ctx, c)
+func (s *Server) admit(c net.Conn, lst *listener) {
+	a, err := lst.Edge.Admit(s.ctx, c)
 	if err != nil {
 		s.connEnded()
 		return
 	}
-	s.handoff(a.Conn, a.Remote.String(), a.Local.String(), a.Buffered, a.User)
+	s.handoff(a.Conn, lst, a.Remote.String(), a.Local.String(), a.Buffered, a.User)
 }
 
 func (s *Server) refuse(c net.Conn, why string) {
@@ -327,7 +339,7 @@ func (s *Server) refuse(c net.Conn, why string) {
 
 // handoff gives an admitted connection to the next loop. pre holds bytes
 // already read from it; user is the user its client certificate maps to.
-func (s *Server) handoff(c net.Conn, remote, local string, pre []byte, user string) {
+func (s *Server) handoff(c net.Conn, lst *listener, remote, local string, pre []byte, user string) {
 	fd, _, err := eventloop.Detach(c)
 	if err != nil {
 		s.log.Warn("client connection not handed to a loop", "remote", remote, "err", err)
@@ -336,13 +348,13 @@ func (s *Server) handoff(c net.Conn, remote, local string, pre []byte, user stri
 	}
 	ls := s.loops[int(s.next.Add(1))%len(s.loops)]
 	s.wg.Add(1)
-	ls.lp.Post(func() { ls.startSession(fd, remote, local, pre, user) })
+	ls.lp.Post(func() { ls.startSession(lst, fd, remote, local, pre, user) })
 }
 
 // startSession runs on the loop: the session is registered and starts.
-func (ls *loopState) startSession(fd int, remote, local string, pre []byte, user string) {
-	s := newSession(ls, fd, remote, local)
-	if _, ok := ls.srv.o.Users[user]; ok && user != "" {
+func (ls *loopState) startSession(lst *listener, fd int, remote, local string, pre []byte, user string) {
+	s := newSession(ls, lst, fd, remote, local)
+	if _, ok := lst.Users[user]; ok && user != "" {
 		// A verified client certificate stands in for SASL.
 		s.authed = true
 		s.authedNow.Store(true)
@@ -450,6 +462,7 @@ func (s *Server) closePools() {
 	s.order = nil
 	s.nodesMu.Unlock()
 	s.nodeClose.Wait() // the dial goroutines have posted what they had
+	s.resolvers.Wait()
 	s.stopLoops()
 }
 

@@ -17,6 +17,7 @@ import (
 // doc.go for the model.
 type session struct {
 	ls     *loopState
+	lst    *listener // what the client's listener serves
 	srv    *Server
 	log    *slog.Logger
 	fd     int
@@ -78,10 +79,11 @@ type session struct {
 	authedNow atomic.Bool
 }
 
-func newSession(ls *loopState, fd int, remote, local string) *session {
+func newSession(ls *loopState, lst *listener, fd int, remote, local string) *session {
 	srv := ls.srv
 	s := &session{
 		ls:     ls,
+		lst:    lst,
 		srv:    srv,
 		log:    srv.log.With("client", remote),
 		fd:     fd,
@@ -90,7 +92,7 @@ func newSession(ls *loopState, fd int, remote, local string) *session {
 		local:  local,
 		since:  time.Now(),
 		depth:  srv.o.PipelineDepth,
-		authed: len(srv.o.Users) == 0,
+		authed: len(lst.Users) == 0,
 	}
 	ls.nextSet = (ls.nextSet + 1) % len(ls.sets)
 	s.authedNow.Store(s.authed)

@@ -104,6 +104,13 @@ func (sl *slot) Complete(r *upstream.Request) {
 		sl.settleFail(memcached.StatusETMPFAIL, upstreamErrorMessage(r.Err))
 		return
 	}
+	if r.Resp.Status == memcached.StatusUnknownCollection && s.lst.coll != nil {
+		// Dropped (and perhaps created again with a new ID): resolve again,
+		// then resend or fail with the clear error.
+		s.lst.coll.invalidate(sl.req.Collection)
+		s.requeue(sl, parkCollection)
+		return
+	}
 	if r.Resp.Status == memcached.StatusNotMyVBucket {
 		sl.refused = r.Node
 		if body := nmvbBody(r.RespBuf, &r.Resp); len(body) > 0 {

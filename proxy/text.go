@@ -66,11 +66,11 @@ var (
 func (s *session) detect(first byte) bool {
 	binary := first == memcached.MagicRequest
 	switch {
-	case binary && s.srv.o.Protocols == ProtocolsText:
+	case binary && s.lst.Protocols == ProtocolsText:
 		h := memcached.Header{Opcode: memcached.OpNoop}
 		s.refuseProtocol(memcached.AppendError(nil, &h, memcached.StatusUnknownCommand, msgBinaryRefused))
 		return false
-	case !binary && s.srv.o.Protocols == ProtocolsBinary:
+	case !binary && s.lst.Protocols == ProtocolsBinary:
 		s.refuseProtocol(msgTextRefused)
 		return false
 	case binary:
@@ -84,7 +84,7 @@ func (s *session) detect(first byte) bool {
 }
 
 func (s *session) refuseProtocol(reply []byte) {
-	s.log.Debug("client protocol not served on this listener", "protocols", s.srv.o.Protocols.String())
+	s.log.Debug("client protocol not served on this listener", "protocols", s.lst.Protocols.String())
 	s.out = append(s.ls.outBuf(), reply...)
 	s.readDone = true
 	s.markDirty()
@@ -313,7 +313,7 @@ func (s *session) textStats(req *memcached.TextRequest) []byte {
 func (s *session) textFlush(req *memcached.TextRequest) bool {
 	var refusal *memcached.TextError
 	switch {
-	case !s.srv.o.AllowFlush:
+	case !s.lst.AllowFlush:
 		refusal = memcached.ErrTextFlushDisabled
 	case req.DelayErr != nil:
 		refusal = req.DelayErr
@@ -368,7 +368,7 @@ func (s *session) textAuth(buf, line []byte, next int) (int, bool) {
 	switch {
 	case err != nil:
 		reply = err.Reply
-	case checkUser(s.srv.o.Users, user, pass):
+	case checkUser(s.lst.Users, user, pass):
 		s.authed = true
 		s.authedNow.Store(true)
 	default:
@@ -407,11 +407,16 @@ func (s *session) emitTextResp(sl *slot, h *memcached.Header, pkt []byte) {
 
 // textFailure is the text reply for an error the proxy made (node down,
 // timeout...): "SERVER_ERROR temporary failure: node down".
+// A request the proxy refused as invalid (a key too long for a named
+// collection) is a CLIENT_ERROR instead.
 func (s *session) textFailure(sl *slot) []byte {
 	reason := sl.msg
 	if reason != "" {
 		reason = strings.ToLower(reason[:1]) + reason[1:]
 	}
 	s.scratch = memcached.AppendTextFailure(s.scratch[:0], &sl.tr, reason)
+	if sl.status == memcached.StatusEINVAL && len(s.scratch) > 0 {
+		s.scratch = append([]byte("CLIENT_ERROR "), s.scratch[len("SERVER_ERROR "):]...)
+	}
 	return s.scratch
 }

@@ -15,6 +15,9 @@ import (
 const (
 	featureXError       = 0x07
 	featureSelectBucket = 0x08
+	// featureCollections is asked for only with Options.Collections: then
+	// every document key on the connection carries its collection ID.
+	featureCollections = 0x12
 )
 
 // bootstrapper runs the connection handshake: HELLO, SASL_LIST_MECHS,
@@ -103,7 +106,11 @@ func (b *bootstrapper) run() error {
 
 // addHello queues HELLO with the agent name and the features the pool wants.
 func (b *bootstrapper) addHello() pending {
-	return b.add(memcached.OpHello, []byte(b.o.Agent), []byte{0, featureXError, 0, featureSelectBucket})
+	features := []byte{0, featureXError, 0, featureSelectBucket}
+	if b.o.Collections {
+		features = append(features, 0, featureCollections)
+	}
+	return b.add(memcached.OpHello, []byte(b.o.Agent), features)
 }
 
 // runNoAuth is the handshake without credentials, where the node may be a

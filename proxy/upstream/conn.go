@@ -28,28 +28,29 @@ type Conn struct {
 	lp   *eventloop.Loop
 	o    *Options
 
-	state     connState
-	failed    bool // the last attempt failed or the connection was lost: Down
-	fd        int
-	tab       *inflight
-	pending   int // requests in tab
-	wbuf      []byte
-	woff      int  // wbuf[woff:] is still to write
-	wblocked  bool // a write returned EAGAIN: wait for Out
-	dirty     bool // marked for this round's flush
-	rbuf      []byte
-	rlen      int
-	skip      int64 // bytes of a refused response still to discard
-	owed      int   // responses owed (written or queued, not answered)
-	owedSince int64
-	lastRead  int64
-	upSince   int64
-	attempt   int
-	drainBy   int64
-	tick      eventloop.Timer
-	retry     eventloop.Timer
-	onClosed  func()
-	scratch   []*Request
+	state       connState
+	failed      bool // the last attempt failed or the connection was lost: Down
+	collections bool // the node agreed to collections: document keys carry their collection ID
+	fd          int
+	tab         *inflight
+	pending     int // requests in tab
+	wbuf        []byte
+	woff        int  // wbuf[woff:] is still to write
+	wblocked    bool // a write returned EAGAIN: wait for Out
+	dirty       bool // marked for this round's flush
+	rbuf        []byte
+	rlen        int
+	skip        int64 // bytes of a refused response still to discard
+	owed        int   // responses owed (written or queued, not answered)
+	owedSince   int64
+	lastRead    int64
+	upSince     int64
+	attempt     int
+	drainBy     int64
+	tick        eventloop.Timer
+	retry       eventloop.Timer
+	onClosed    func()
+	scratch     []*Request
 }
 
 type connState uint8
@@ -107,6 +108,10 @@ func (c *Conn) Send(r *Request) error {
 		c.node.onError(KindDown)
 		return ErrNodeDown
 	}
+	doc := c.collections && memcached.Opcode(pkt[1]).Info().HasKey
+	if r.Collection != 0 && !doc {
+		return ErrNoCollections
+	}
 	if c.pending >= c.o.QueueSize {
 		c.node.onError(KindQueueFull)
 		return ErrQueueFull
@@ -122,7 +127,11 @@ func (c *Conn) Send(r *Request) error {
 	}
 	r.opaque = binary.BigEndian.Uint32(pkt[12:16])
 	n := len(c.wbuf)
-	c.wbuf = append(c.wbuf, pkt...)
+	if doc {
+		c.wbuf = appendCollected(c.wbuf, pkt, r.Collection)
+	} else {
+		c.wbuf = append(c.wbuf, pkt...)
+	}
 	binary.BigEndian.PutUint32(c.wbuf[n+12:], op)
 	c.pending++
 	if c.owed == 0 {
@@ -369,6 +378,7 @@ func (c *Conn) dialed(res dialResult) {
 	}
 	c.fd = res.fd
 	c.state = connUp
+	c.collections = c.o.Collections && res.b.hasFeature(featureCollections)
 	c.node.connUp(c.failed, res.b)
 	c.failed = false
 	now := c.lp.Now()
@@ -405,7 +415,7 @@ func (c *Conn) fail(cause, failWith error) {
 	c.node.connDown(cause)
 	c.failed = true
 	c.failAll(failWith)
-	if draining {
+	if draining || c.state == connClosed { // closed by a Completer during failAll
 		c.finalize()
 		return
 	}
@@ -493,4 +503,33 @@ func (c *Conn) finalize() {
 	if c.onClosed != nil {
 		c.onClosed()
 	}
+}
+
+// appendCollected appends pkt with the key prefixed by the collection ID as
+// unsigned LEB128 (the key and body lengths grown to match).
+func appendCollected(dst, pkt []byte, cid uint32) []byte {
+	var leb [5]byte
+	n := 0
+	for {
+		b := byte(cid & 0x7f)
+		cid >>= 7
+		if cid != 0 {
+			leb[n] = b | 0x80
+			n++
+			continue
+		}
+		leb[n] = b
+		n++
+		break
+	}
+	start := len(dst)
+	extras := int(pkt[4])
+	keyAt := memcached.HeaderLen + extras
+	dst = append(dst, pkt[:keyAt]...)
+	dst = append(dst, leb[:n]...)
+	dst = append(dst, pkt[keyAt:]...)
+	h := dst[start:]
+	binary.BigEndian.PutUint16(h[2:4], binary.BigEndian.Uint16(h[2:4])+uint16(n))
+	binary.BigEndian.PutUint32(h[8:12], binary.BigEndian.Uint32(h[8:12])+uint32(n))
+	return dst
 }

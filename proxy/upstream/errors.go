@@ -40,3 +40,7 @@ var ErrConnecting = errors.New("upstream: connection not up yet")
 // name mismatch, expired, not a TLS port); it wraps the crypto error, which
 // tlsconf.DescribeTLSError turns into a short reason.
 var ErrTLS = errors.New("upstream: TLS handshake failed")
+
+// ErrNoCollections: a request for a named collection on a connection whose
+// node did not agree to collections.
+var ErrNoCollections = errors.New("upstream: the node does not support collections")

@@ -61,6 +61,9 @@ type Options struct {
 	// SCRAMOverTLS keeps SCRAM first over TLS; by default TLS connections
 	// authenticate with PLAIN when the node offers it, as the SDKs do.
 	SCRAMOverTLS bool
+	// Collections asks the nodes for collections (HELLO 0x12); a node that
+	// agrees gets every document key prefixed with Request.Collection.
+	Collections bool
 	// Agent is the name sent in HELLO (servers log it). Default "vbproxy".
 	Agent string
 	// Logger receives one line per pool state change and per change of

@@ -20,6 +20,10 @@ type Request struct {
 	// Done is called exactly once per Send that returned nil, on the loop's
 	// thread. It may Send again (to any connection of the loop).
 	Done Completer
+	// Collection is the ID of the key's collection (0: _default). On a
+	// connection that negotiated collections, Send writes it before the key
+	// as unsigned LEB128; elsewhere only 0 may be sent (ErrNoCollections).
+	Collection uint32
 
 	// Filled by the connection before Done.Complete.
 
