@@ -55,7 +55,7 @@ func (n *Node) connect() dialResult {
 	}
 	if err != nil {
 		_ = nc.Close()
-		if ctx.Err() == context.DeadlineExceeded {
+		if ctx.Err() == context.DeadlineExceeded || !time.Now().Before(deadline) { // the socket deadline is the context's
 			err = fmt.Errorf("bootstrap did not finish within %v: %w", n.o.ConnectTimeout, err)
 		}
 		return dialResult{fd: -1, err: err}
