@@ -21,6 +21,11 @@ import (
 // stops (blocked) and the socket is no longer read: backpressure, not
 // failure. The session resumes when a flush frees room (resume).
 
+// bulkRead is the read size that counts as activity for the idle timeout
+// on its own: a request trickling in a few bytes at a time (slowloris) does
+// not keep a connection open, a large value arriving does.
+const bulkRead = 16 << 10
+
 // readable reads and parses until EAGAIN, end of stream, or backpressure.
 func (s *session) readable() {
 	s.batch++
@@ -34,7 +39,9 @@ func (s *session) readable() {
 		}
 		n, err := unix.Read(s.fd, buf)
 		if n > 0 {
-			s.lastActive = s.ls.lp.Now()
+			if n >= bulkRead {
+				s.lastActive = s.ls.lp.Now() // a large value on its way
+			}
 			s.ls.c.bytesIn.Add(uint64(n))
 			s.srv.obs.Bytes(n, 0)
 			if len(s.in) > 0 {

@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vbproxy/vbproxy/internal/mctest"
 	"github.com/vbproxy/vbproxy/memcached"
+	"github.com/vbproxy/vbproxy/proxy/upstream"
 )
 
 // Tests of the event-loop core: a loop serves many clients, so no client may
@@ -367,4 +369,89 @@ func TestShutdownWhileLoopsBusy(t *testing.T) {
 	}
 	checkGoroutines(t, before)
 	t.Logf("%d replies before shutdown completed", replies.Load())
+}
+
+// TestLargeValuesBackpressure: 6 clients pipeline 8 SETs of 1 MiB each to a
+// node that stops reading, over one node connection. Its unwritten output
+// stays bounded (upstream.MaxOutput and one packet) although the clients'
+// requests in flight are several times more; the requests wait rather than
+// fail, and once the node reads again every SET is answered, in order.
+func TestLargeValuesBackpressure(t *testing.T) {
+	mc := mctest.Start(t, "-I", "2m", "-m", "256")
+	relay := startRelay(t, mc)
+	src := newTestSource(staticMap(t, 1, []string{relay.addr}, 1024))
+	srv, addr := startProxy(t, Options{Map: src, OperationTimeout: 30 * time.Second, PoolSize: 1})
+	const clients, sets = 6, 8
+	value := make([]byte, 1<<20)
+	cls := make([]*client, clients)
+	relay.pause()
+	for c := range cls {
+		cls[c] = dial(t, addr)
+		var p []byte
+		for i := range sets {
+			p = append(p, req(memcached.OpSet, uint32(i), setExtras(0, 0), []byte(fmt.Sprintf("big-%d-%d", c, i)), value)...)
+		}
+		go func() { _, _ = cls[c].conn.Write(p) }()
+	}
+	var worst int
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		srv.onEveryLoopWait(func(ls *loopState) {
+			for _, cs := range ls.sets {
+				for _, c := range cs.byAddr {
+					worst = max(worst, c.Buffered())
+				}
+			}
+		})
+		time.Sleep(10 * time.Millisecond)
+	}
+	if limit := upstream.MaxOutput + len(value) + 1024; worst > limit || worst < upstream.MaxOutput {
+		t.Errorf("node connection buffered %d bytes at most, want between %d (the clients send more) and %d", worst, upstream.MaxOutput, limit)
+	}
+	relay.resume()
+	for c, cl := range cls {
+		for i := range sets {
+			if h, _ := cl.read(); h.Opaque != uint32(i) || h.Status != memcached.StatusSuccess {
+				t.Fatalf("client %d reply %d: opaque %d %v", c, i, h.Opaque, h.Status)
+			}
+		}
+	}
+	t.Logf("the node connection buffered %d bytes at most", worst)
+}
+
+// TestIdleTimeoutTrickle: a client that sends a request a byte at a time
+// (slowloris) is idle for IdleTimeout: bytes that complete no request do
+// not keep it open, while a client that sends whole requests stays.
+func TestIdleTimeoutTrickle(t *testing.T) {
+	const idle = 300 * time.Millisecond
+	_, addr, _, _ := memcachedCluster(t, 1, Options{IdleTimeout: idle})
+	slow, err := net.Dial("tcp", addr)
+	must(t, err)
+	defer slow.Close()
+	busy := dial(t, addr)
+	p := req(memcached.OpSet, 1, setExtras(0, 0), []byte("trickle"), []byte("value"))
+	start := time.Now()
+	closed := make(chan time.Duration, 1)
+	go func() {
+		for i := 0; ; i++ {
+			if _, err := slow.Write(p[i%len(p) : i%len(p)+1]); err != nil {
+				closed <- time.Since(start)
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	for time.Since(start) < 3*idle {
+		busy.set("busy", "1") // whole requests keep this one open
+		time.Sleep(idle / 3)
+	}
+	select {
+	case d := <-closed:
+		if d > 3*idle {
+			t.Errorf("the trickling client was closed after %v, want within about %v", d, idle)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the trickling client was never closed")
+	}
+	busy.set("busy", "2")
 }

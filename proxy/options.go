@@ -114,8 +114,9 @@ type Options struct {
 	// NOT_MY_VBUCKET retries included; on expiry the client gets ETMPFAIL.
 	// 0 means 2.5s.
 	OperationTimeout time.Duration
-	// IdleTimeout closes a client connection that sends nothing for this
-	// long. 0 means none.
+	// IdleTimeout closes a client connection that sends no whole request
+	// for this long (bytes trickling in without completing one do not
+	// count: slowloris; a large value arriving does). 0 means none.
 	IdleTimeout time.Duration
 	// WriteTimeout closes a client connection that does not read its replies
 	// for this long (one flush blocked). 0 means 30s; negative means none.

@@ -32,6 +32,7 @@ const (
 	parkWait                    // not sent (no connection yet, connection closing): back off, re-route
 	parkDown                    // the node is down: re-route if the map moved, briefly
 	parkCollection              // the collection ID is being resolved (collection.go)
+	parkBusy                    // the node connection's output is full: back off, resend
 )
 
 // admit decides whether sl may be sent to addr now. If so the vBucket's

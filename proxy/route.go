@@ -167,6 +167,8 @@ func (sl *slot) transmit(m *vbmap.Map, node int) {
 		s.requeue(sl, parkWait)
 	case errors.Is(err, upstream.ErrNodeDown):
 		s.requeue(sl, parkDown)
+	case errors.Is(err, upstream.ErrBusy):
+		s.requeue(sl, parkBusy) // the node takes large values slower than they come: wait
 	default:
 		sl.settleFail(memcached.StatusETMPFAIL, upstreamErrorMessage(err))
 	}
@@ -207,6 +209,9 @@ func (sl *slot) resend() {
 		return
 	case parkCollection:
 		sl.sleep(nextResend, msgNoCollection)
+		return
+	case parkBusy:
+		sl.sleep(nextResend, msgQueueFull)
 		return
 	case parkDown:
 		// Fail fast unless the map moves the vBucket within a short grace.
@@ -292,6 +297,8 @@ func parkedMessage(why uint8) string {
 		return msgNodeDown
 	case parkCollection:
 		return msgNoCollection
+	case parkBusy:
+		return msgQueueFull
 	}
 	return msgTimeout
 }

@@ -276,6 +276,7 @@ func (s *session) begin(sl *slot, h *memcached.Header) {
 	sl.opaque = h.Opaque
 	sl.seq = s.head
 	sl.start = s.ls.lp.Now()
+	s.lastActive = sl.start // a whole request: the client is not idle
 	sl.batch = s.batch
 	sl.state = slotPending
 	s.head++

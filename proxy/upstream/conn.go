@@ -81,6 +81,9 @@ func (c *Conn) Node() *Node { return c.node }
 // Up reports whether the connection takes requests.
 func (c *Conn) Up() bool { return c.state == connUp }
 
+// Buffered returns the bytes waiting to be written.
+func (c *Conn) Buffered() int { return len(c.wbuf) - c.woff }
+
 // Pending returns the number of requests in flight on the connection.
 func (c *Conn) Pending() int { return c.pending }
 
@@ -115,6 +118,9 @@ func (c *Conn) Send(r *Request) error {
 	if c.pending >= c.o.QueueSize {
 		c.node.onError(KindQueueFull)
 		return ErrQueueFull
+	}
+	if len(c.wbuf)-c.woff >= MaxOutput {
+		return ErrBusy
 	}
 	now := c.lp.Now()
 	deadline := r.Deadline

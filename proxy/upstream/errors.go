@@ -32,6 +32,11 @@ var (
 	ErrProtocol = errors.New("upstream: protocol error")
 )
 
+// ErrBusy: the connection already has MaxOutput bytes waiting to be
+// written (large values faster than the node takes them). Nothing is
+// wrong; the request may be sent again shortly.
+var ErrBusy = errors.New("upstream: connection output full")
+
 // ErrConnecting is Send's answer while the connection's first attempt is in
 // progress: the node is not known to be down; the request may wait for it.
 var ErrConnecting = errors.New("upstream: connection not up yet")

@@ -24,6 +24,9 @@ const (
 	// writes (a larger one, grown for a large value, is dropped once
 	// written): requests routed in one loop round leave in one write.
 	WriteBufferSize = 64 << 10
+	// MaxOutput bounds the bytes a connection holds waiting to be written:
+	// past it Send answers ErrBusy (backpressure on large values).
+	MaxOutput = 4 << 20
 	// ReadBufferSize is the read buffer a connection keeps (grown while a
 	// large response is read, then dropped).
 	ReadBufferSize = 64 << 10
