@@ -46,6 +46,13 @@ type Observer interface {
 	Bytes(in, out int)
 }
 
+// ProtocolObserver is an optional Observer method: an Observer that
+// implements it gets each request outcome with the client's protocol
+// ("binary", "text" or "meta") in place of Request.
+type ProtocolObserver interface {
+	RequestProtocol(protocol string, op memcached.Opcode, status memcached.Status, d time.Duration)
+}
+
 // ConnEvent is a client connection event.
 type ConnEvent int
 

@@ -43,8 +43,20 @@ func (s *session) emit(sl *slot, b []byte) {
 func (s *session) account(sl *slot, status memcached.Status) {
 	s.holding = false
 	s.lastRead = sl.batch
+	if sl.synthetic {
+		return // the END of a multi-get: its keys were counted
+	}
 	s.ls.c.count(sl.op, status, !sl.byNode)
-	s.srv.obs.Request(sl.op, status, time.Duration(s.ls.lp.Now()-sl.start))
+	d := time.Duration(s.ls.lp.Now() - sl.start)
+	if po := s.srv.pobs; po != nil {
+		proto := "binary"
+		if s.proto == protoText {
+			proto = sl.tr.Cmd.Protocol()
+		}
+		po.RequestProtocol(proto, sl.op, status, d)
+		return
+	}
+	s.srv.obs.Request(sl.op, status, d)
 }
 
 // emitSlot emits a done slot's stored outcome.

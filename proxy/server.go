@@ -25,6 +25,7 @@ type Server struct {
 	o       Options
 	log     *slog.Logger
 	obs     Observer
+	pobs    ProtocolObserver // obs, when it implements it
 	version []byte
 	started time.Time
 	loops   []*loopState
@@ -94,6 +95,7 @@ func New(o Options) (*Server, error) {
 	if s.obs == nil {
 		s.obs = nopObserver{}
 	}
+	s.pobs, _ = s.obs.(ProtocolObserver)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.upOpts = upstream.Options{
 		Bucket:           o.Bucket,

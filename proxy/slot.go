@@ -70,11 +70,12 @@ type slot struct {
 	tr memcached.TextReply
 
 	// Outcome.
-	byNode bool // the reply came from a node
-	out    uint8
-	status memcached.Status
-	msg    string
-	local  []byte
+	byNode    bool // the reply came from a node
+	synthetic bool // not a client request (a multi-get's END): not counted
+	out       uint8
+	status    memcached.Status
+	msg       string
+	local     []byte
 
 	bc *broadcast
 }
@@ -208,6 +209,7 @@ func (sl *slot) reset() {
 	sl.size = 0
 	sl.state = slotFree
 	sl.byNode = false
+	sl.synthetic = false
 	sl.replicaRead = false
 	sl.replicaIdx = 0
 	sl.sentMap = nil

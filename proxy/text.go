@@ -223,6 +223,20 @@ func (s *session) textReply(op memcached.Opcode, reply []byte) (*slot, bool) {
 	return sl, true
 }
 
+// textEnd issues the END slot of a multi-get: not a request of its own.
+func (s *session) textEnd() bool {
+	sl := s.acquire()
+	if sl == nil {
+		s.blocked = true
+		return false
+	}
+	s.begin(sl, &memcached.Header{Opcode: memcached.OpNoop})
+	sl.synthetic = true
+	sl.local = memcached.AppendTextEnd(sl.local[:0])
+	sl.answer(memcached.StatusSuccess)
+	return true
+}
+
 // textKeyed issues the slot of a keyed command: the binary request for key
 // (value for a store), routed like any binary request.
 func (s *session) textKeyed(req *memcached.TextRequest, key, value []byte) bool {
@@ -255,7 +269,7 @@ func (s *session) textGet(req *memcached.TextRequest, next int) (int, bool) {
 		}
 		pos = nx
 	}
-	if _, ok := s.textReply(memcached.OpNoop, memcached.AppendTextEnd(nil)); !ok {
+	if !s.textEnd() {
 		s.getPos = pos // every key is issued; only END is left
 		return 0, false
 	}
