@@ -10,16 +10,17 @@ import (
 	"github.com/vbproxy/vbproxy/sim"
 )
 
-// runMemcapable runs libmemcached's memccapable binary-protocol suite
-// against addr and fails on any failed test.
-func runMemcapable(t *testing.T, addr string) {
+// runMemcapable runs libmemcached's memccapable suite for one protocol
+// (mode "-b" binary, "-a" ascii) against addr and fails on any failed
+// test.
+func runMemcapable(t *testing.T, addr, mode string) {
 	t.Helper()
 	path, err := exec.LookPath("memccapable")
 	if err != nil {
 		t.Fatalf("memccapable not found (install libmemcached-tools): %v", err)
 	}
 	host, port := splitAddr(t, addr)
-	out, err := exec.Command(path, "-b", "-h", host, "-p", strconv.Itoa(port)).CombinedOutput()
+	out, err := exec.Command(path, mode, "-h", host, "-p", strconv.Itoa(port)).CombinedOutput()
 	t.Logf("memccapable:\n%s", out)
 	if err != nil {
 		t.Fatalf("memccapable failed: %v", err)
@@ -34,12 +35,32 @@ func runMemcapable(t *testing.T, addr string) {
 
 func TestMemcapableMemcached(t *testing.T) {
 	_, addr, _, _ := memcachedCluster(t, 3, Options{AllowFlush: true})
-	runMemcapable(t, addr)
+	runMemcapable(t, addr, "-b")
 }
 
 func TestMemcapableSim(t *testing.T) {
 	_, _, addr, _ := simCluster(t, sim.Options{AllowFlush: true}, Options{AllowFlush: true})
-	runMemcapable(t, addr)
+	runMemcapable(t, addr, "-b")
+}
+
+// TestMemcapableTextMemcached runs memccapable's text suite (-a) through
+// the proxy over three real memcached servers.
+func TestMemcapableTextMemcached(t *testing.T) {
+	_, addr, _, _ := memcachedCluster(t, 3, Options{AllowFlush: true})
+	runMemcapable(t, addr, "-a")
+}
+
+// TestMemcapableTextSim runs memccapable's text suite (-a) through the
+// proxy over the simulated cluster.
+func TestMemcapableTextSim(t *testing.T) {
+	_, _, addr, _ := simCluster(t, sim.Options{AllowFlush: true}, Options{AllowFlush: true})
+	runMemcapable(t, addr, "-a")
+}
+
+// TestMemcapableTextDirect runs memccapable -a against memcached itself, so
+// that a failure through the proxy can be told from one of the suite.
+func TestMemcapableTextDirect(t *testing.T) {
+	runMemcapable(t, startMemcached(t), "-a")
 }
 
 // TestDeleteReplyCASIsZero pins the fix for memccapable's "binary delete"
