@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/HdrHistogram/hdrhistogram-go v1.4.0
 	github.com/armon/go-proxyproto v0.0.0-20210323213023-7e956b284f0a
+	github.com/bradfitz/gomemcache v0.0.0-20260422231931-4d751bb6e37c
 	github.com/chromedp/chromedp v0.23.0
 	github.com/couchbase/gomemcached v0.3.4
 	github.com/pires/go-proxyproto v0.15.0
