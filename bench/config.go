@@ -73,6 +73,13 @@ type Config struct {
 	// Seed seeds the key and operation choices; 0 means 1. Runs with the
 	// same seed issue the same sequence per connection.
 	Seed uint64
+	// TLSCAFile, when set, makes every connection a TLS client connection
+	// (TLS 1.2 at least) that trusts the PEM certificates in this file and
+	// nothing else. Default "": plain TCP.
+	TLSCAFile string
+	// TLSServerName is the name the server's certificate must carry.
+	// Default: the host of Addr. Needs TLSCAFile.
+	TLSServerName string
 }
 
 // WithDefaults returns c with zero fields replaced by their defaults.
@@ -175,6 +182,9 @@ func (c Config) Validate() error {
 	}
 	if c.Ops > 0 && c.Ops < int64(c.Conns) {
 		return invalid("ops", "%d is fewer than the %d connections", c.Ops, c.Conns)
+	}
+	if c.TLSServerName != "" && c.TLSCAFile == "" {
+		return invalid("tls-server-name", "%q needs tls-ca (the CA file that turns TLS on)", c.TLSServerName)
 	}
 	return nil
 }

@@ -22,6 +22,11 @@
 // with package memcached) and "ascii" (the text protocol, for peers such as
 // twemproxy that speak only it).
 //
+// Either runs over TLS when Config.TLSCAFile names the CA bundle to trust
+// (vbbench -tls-ca): each connection does its handshake when it is opened,
+// before the populate and measured phases, so the numbers are those of
+// established TLS connections; a reconnect resumes its session.
+//
 // Result renders as a human table (Result.WriteText) and as JSON (the
 // struct's fields, including the histogram in HdrHistogram's V2 compressed
 // encoding so that reports can merge rounds). HoldIdle opens many idle

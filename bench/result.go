@@ -54,6 +54,8 @@ type ConfigSummary struct {
 	DurationSeconds float64 `json:"duration_seconds,omitempty"`
 	Ops             int64   `json:"ops,omitempty"`
 	WarmupSeconds   float64 `json:"warmup_seconds"`
+	// TLS is true when the connections were TLS (Config.TLSCAFile).
+	TLS bool `json:"tls,omitempty"`
 }
 
 // Latency holds percentiles in microseconds.
@@ -79,6 +81,7 @@ func summarize(c *Config) ConfigSummary {
 	s := ConfigSummary{
 		Conns: c.Conns, Pipeline: c.Pipeline, Ratio: c.Ratio, Keys: c.Keys, Dist: c.Dist,
 		ValueSize: c.ValueSize, Prefix: c.Prefix, WarmupSeconds: c.Warmup.Seconds(),
+		TLS: c.TLSCAFile != "",
 	}
 	if c.Ops > 0 {
 		s.Ops = c.Ops
@@ -146,7 +149,11 @@ func (r *Result) fill(t *stats, elapsed time.Duration, h *hdrhistogram.Histogram
 func (r *Result) WriteText(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	c := r.Config
-	fmt.Fprintf(tw, "target\t%s (%s)\n", r.Target, r.Protocol)
+	transport := ""
+	if c.TLS {
+		transport = " over TLS"
+	}
+	fmt.Fprintf(tw, "target\t%s (%s%s)\n", r.Target, r.Protocol, transport)
 	fmt.Fprintf(tw, "workload\tconns=%d pipeline=%d gets=%.0f%% keys=%d dist=%s value=%dB\n",
 		c.Conns, c.Pipeline, c.Ratio*100, c.Keys, c.Dist, c.ValueSize)
 	if p := r.Populate; p != nil {

@@ -16,6 +16,10 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
+	tlsCfg, err := clientTLS(&c)
+	if err != nil {
+		return nil, err
+	}
 	keys := newKeySet(c.Prefix, c.Keys)
 	chooser := newChooser(c.Dist, c.Keys)
 	value := makeValue(c.ValueSize)
@@ -35,7 +39,7 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 		}
 	}()
 	for i := range workers {
-		w := newWorker(i, &c, keys, chooser, value)
+		w := newWorker(i, &c, tlsCfg, keys, chooser, value)
 		if err := w.dial(ctx); err != nil {
 			return nil, fmt.Errorf("bench: connection %d of %d to %s: %w", i+1, c.Conns, c.Addr, err)
 		}

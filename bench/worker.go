@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"math/rand/v2"
 	"net"
@@ -39,6 +40,7 @@ type worker struct {
 	value   []byte
 	rng     *rand.Rand
 	dialer  net.Dialer
+	tls     *tls.Config // nil: plain TCP
 
 	connMu sync.Mutex // guards writes of conn, and reads by other goroutines
 	conn   net.Conn
@@ -52,9 +54,9 @@ type worker struct {
 	gaveUp error
 }
 
-func newWorker(id int, cfg *Config, keys *keySet, chooser keyChooser, value []byte) *worker {
+func newWorker(id int, cfg *Config, tlsCfg *tls.Config, keys *keySet, chooser keyChooser, value []byte) *worker {
 	return &worker{
-		id: id, cfg: cfg, keys: keys, chooser: chooser, value: value,
+		id: id, cfg: cfg, tls: tlsCfg, keys: keys, chooser: chooser, value: value,
 		rng:    rand.New(rand.NewPCG(cfg.Seed, uint64(id))),
 		dialer: net.Dialer{Timeout: cfg.Timeout},
 		ring:   make([]pending, cfg.Pipeline),
@@ -65,6 +67,11 @@ func (w *worker) dial(ctx context.Context) error {
 	c, err := w.dialer.DialContext(ctx, "tcp", w.cfg.Addr)
 	if err != nil {
 		return err
+	}
+	if w.tls != nil {
+		if c, err = handshake(ctx, c, w.tls, w.cfg.Timeout); err != nil {
+			return err
+		}
 	}
 	w.connMu.Lock()
 	w.conn = c

@@ -12,6 +12,7 @@ import (
 
 	"github.com/vbproxy/vbproxy/bench"
 	"github.com/vbproxy/vbproxy/bench/report"
+	"github.com/vbproxy/vbproxy/internal/certs"
 	"github.com/vbproxy/vbproxy/internal/mctest"
 )
 
@@ -41,6 +42,7 @@ func TestRunArgumentErrors(t *testing.T) {
 		{"zero keys", []string{"-keys", "0"}, "keys: must be in"},
 		{"empty prefix", []string{"-prefix", ""}, "-prefix must not be empty"},
 		{"zero timeout", []string{"-timeout", "0s"}, "-timeout must be positive"},
+		{"server name without CA", []string{"-tls-server-name", "x.test"}, `tls-server-name: "x.test" needs tls-ca`},
 		{"unknown flag", []string{"-bogus"}, "flag provided but not defined: -bogus"},
 		{"stray argument", []string{"extra"}, `unexpected arguments ["extra"]`},
 		{"idle zero hold", []string{"idle", "-hold", "0s"}, "-hold must be positive"},
@@ -170,5 +172,51 @@ func TestReportCommand(t *testing.T) {
 	code, _, stderr = runCmd(t, "report", "-results", bad, "-out", filepath.Join(dir, "x.md"))
 	if code != exitFail || !strings.Contains(stderr, "line 1") {
 		t.Errorf("bad results: code %d stderr %q, want %d and the line named", code, stderr, exitFail)
+	}
+}
+
+// TestRunTLSFlags drives a TLS-only memcached through -tls-ca and
+// -tls-server-name; without -tls-server-name the certificate (issued for
+// memcached.test only) is refused at 127.0.0.1.
+func TestRunTLSFlags(t *testing.T) {
+	ca, err := certs.NewCA("vbbench test CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := ca.Server("memcached.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil { // memcached runs as nobody under root
+		t.Fatal(err)
+	}
+	certFile, keyFile, err := srv.WriteFiles(dir, "memcached")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(keyFile, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	caFile, _, err := ca.WriteFiles(dir, "ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := mctest.Start(t, "-Z", "-o", "ssl_chain_cert="+certFile+",ssl_key="+keyFile)
+	args := []string{"-addr", addr, "-duration", "300ms", "-warmup", "0s", "-conns", "2", "-keys", "100", "-json", "-tls-ca", caFile}
+	code, stdout, stderr := runCmd(t, append(args, "-tls-server-name", "memcached.test")...)
+	if code != exitOK {
+		t.Fatalf("exit code %d, stderr %s", code, stderr)
+	}
+	var res bench.Result
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+		t.Fatalf("output is not a JSON result: %v\n%s", err, stdout)
+	}
+	if !res.Config.TLS || res.Ops <= 0 || res.Errors != 0 {
+		t.Errorf("result tls %v ops %d errors %d (%v), want TLS, ops > 0, no errors", res.Config.TLS, res.Ops, res.Errors, res.ErrorsByKind)
+	}
+	code, _, stderr = runCmd(t, args...)
+	if code != exitFail || !strings.Contains(stderr, "cannot validate certificate for 127.0.0.1") {
+		t.Errorf("without -tls-server-name: code %d stderr %q, want %d and the name mismatch", code, stderr, exitFail)
 	}
 }

@@ -31,6 +31,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.BoolVar(&c.NoPopulate, "no-populate", false, "do not store every key before the run")
 	fs.DurationVar(&c.Timeout, "timeout", 5*time.Second, "dial and reply timeout")
 	fs.Uint64Var(&c.Seed, "seed", 1, "random seed")
+	fs.StringVar(&c.TLSCAFile, "tls-ca", "", "connect over TLS, trusting the PEM CA certificates in `file`")
+	fs.StringVar(&c.TLSServerName, "tls-server-name", "", "with -tls-ca: the `name` the server certificate must carry (default: the host of -addr)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
