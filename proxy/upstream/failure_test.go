@@ -2,9 +2,11 @@ package upstream
 
 import (
 	"errors"
+	"io"
 	"net"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -370,4 +372,56 @@ func TestSendBadRequest(t *testing.T) {
 	}
 	mustSetGet(t, c, "still", "works")
 	done.none(t)
+}
+
+// A server that answers part of what it was sent and closes, the end of
+// stream arriving with the last answers (queued before the loop reads):
+// the answered requests complete, the rest fail with ErrConnClosed at once
+// (the end of stream is seen in the same read burst, not after
+// OperationTimeout), and the connection reconnects.
+func TestServerAnswersThenCloses(t *testing.T) {
+	const sent, answered = 4, 2
+	reqLen := len(getPacket(0, "k"))
+	first := true
+	var mu sync.Mutex
+	addr := startPlainServer(t, func(nc net.Conn) {
+		mu.Lock()
+		once := first
+		first = false
+		mu.Unlock()
+		if !once {
+			_, _ = io.Copy(io.Discard, nc) // the reconnection: stay open
+			return
+		}
+		buf := make([]byte, sent*reqLen)
+		if _, err := io.ReadFull(nc, buf); err != nil {
+			return
+		}
+		out, _ := answerAll(buf[:answered*reqLen], nil)
+		_, _ = nc.Write(out) // then return: the close follows the answers
+	})
+	h := newHarness(t)
+	n := h.node(addr, Options{OperationTimeout: time.Minute, MinBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond})
+	c := h.conn(h.loop(), n)
+	c.waitUp(t)
+	done := newRecorder(t, sent)
+	c.sendAll(t, getRequests(sent, "k", done, 0))
+	// Hold the loop while the server answers and closes, so that the
+	// answers and the end of stream are both queued when it reads.
+	c.l.lp.Post(func() { time.Sleep(200 * time.Millisecond) })
+	start := time.Now()
+	for i, r := range done.wait(t, sent) {
+		switch {
+		case i < answered:
+			if r.err != nil || r.resp.Status != memcached.StatusSuccess || string(r.value()) != "k" {
+				t.Errorf("request %d: err %v status %s, want its answer", i, r.err, r.resp.Status)
+			}
+		case r.err != ErrConnClosed:
+			t.Errorf("request %d: err %v, want ErrConnClosed", i, r.err)
+		}
+		if el := r.at.Sub(start); el > 5*time.Second {
+			t.Errorf("request %d completed %v after the close, want at once", i, el)
+		}
+	}
+	c.waitUp(t) // reconnected
 }
