@@ -19,6 +19,9 @@ const (
 	// TargetBaseline is vbproxy built at another revision, run alongside
 	// for an A/B comparison (BENCH_BASELINE).
 	TargetBaseline = "vbproxy-baseline"
+	// TargetTLS is the vbproxy process of TargetVbproxy reached through
+	// its TLS listener: client TLS, upstream plain.
+	TargetTLS = "vbproxy-tls"
 )
 
 // Point is one workload shape of the sweep.
@@ -120,12 +123,14 @@ func targetRank(t string) int {
 		return 0
 	case TargetVbproxy:
 		return 1
-	case TargetBaseline:
+	case TargetTLS:
 		return 2
-	case TargetTwemproxy:
+	case TargetBaseline:
 		return 3
+	case TargetTwemproxy:
+		return 4
 	}
-	return 4
+	return 5
 }
 
 func compareTargets(a, b string) int {

@@ -12,7 +12,9 @@
 // BENCHMARKS.md; SVG draws throughput and p99 latency against connections,
 // one line per target and pipeline depth. When the run had a baseline (target
 // "vbproxy-baseline": vbproxy built at another revision, `make bench-ab`),
-// the report adds an A/B table of vbproxy over its baseline. Nothing here
+// the report adds an A/B table of vbproxy over its baseline; when it had a
+// TLS target ("vbproxy-tls": the same vbproxy through its TLS listener), a
+// table of client TLS over the plain path at every point both ran. Nothing here
 // plots with external tools, and every number in the report comes from the
 // records.
 package report

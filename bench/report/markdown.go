@@ -87,6 +87,7 @@ func Markdown(w io.Writer, s *Summary, o Options) error {
 	writeMemcaslap(&b, s)
 	writeVbbench(&b, s)
 	writeCPU(&b, s, o)
+	writeTLS(&b, s)
 	writeBaseline(&b, s)
 	if o.ChartPath != "" && len(s.Points) > 0 {
 		b.WriteString("## Chart\n\n")
@@ -330,21 +331,52 @@ func (v abSide) cpuText() string {
 	return fmt.Sprintf("%.1f", v.cpu.Proxy)
 }
 
+// ratioText is a over b with two decimals, "–" unless both are positive.
+func ratioText(a, b float64) string {
+	if a <= 0 || b <= 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f", a/b)
+}
+
+// pairCells are the nine cells that compare v with base: throughput, p99
+// and proxy CPU per request, each as v, base and v over base.
+func pairCells(v, base abSide) string {
+	return fmt.Sprintf("%s | %s | %s | %s | %s | %s | %s | %s | %s", ops(v.ops), ops(base.ops), ratioText(v.ops, base.ops),
+		v.p99Text(), base.p99Text(), ratioText(v.p99, base.p99),
+		v.cpuText(), base.cpuText(), ratioText(v.proxyCPU(), base.proxyCPU()))
+}
+
+// writeTLS compares vbproxy-tls (client TLS) with plain vbproxy at every
+// point both ran, when the run had a TLS target.
+func writeTLS(b *strings.Builder, s *Summary) {
+	var rows []string
+	for _, st := range s.Vbbench {
+		if plain := s.Vb(TargetVbproxy, st.Protocol, st.Point); st.Target == TargetTLS && plain != nil {
+			rows = append(rows, fmt.Sprintf("| %d | %d | %s | %s |", st.Conns, st.Pipeline, st.Protocol,
+				pairCells(abSide{st.OpsPerSec, st.Latency.P99, st.CPU}, abSide{plain.OpsPerSec, plain.Latency.P99, plain.CPU})))
+		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	b.WriteString("## Client TLS (vbproxy-tls)\n\n")
+	b.WriteString("vbproxy-tls is the vbproxy process of the tables above reached through its TLS listener: the clients' " +
+		"side of every connection is TLS, the upstream side to memcached stays plain. vbbench opens its connections, " +
+		"handshakes included, before it measures, so this is what encrypting established connections costs. " +
+		"Each ratio is vbproxy-tls's value over plain vbproxy's at the same point of the same run: below 1 is less " +
+		"throughput, above 1 more latency or CPU.\n\n")
+	b.WriteString("| conns | pipeline | protocol | TLS ops/s | plain ops/s | ratio | TLS p99 µs | plain p99 µs | ratio | TLS proxy CPU µs/req | plain | ratio |\n")
+	b.WriteString("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString(strings.Join(rows, "\n") + "\n\n")
+}
+
 // writeBaseline compares vbproxy with vbproxy-baseline, when the run had
 // one: the A/B view of a change, both measured in the same rotation.
 func writeBaseline(b *strings.Builder, s *Summary) {
-	ratio := func(a, b float64) string {
-		if a <= 0 || b <= 0 {
-			return "–"
-		}
-		return fmt.Sprintf("%.2f", a/b)
-	}
 	var rows []string
 	add := func(tool string, conns, pipeline int, v, base abSide) {
-		rows = append(rows, fmt.Sprintf("| %s | %d | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |", tool, conns, pipeline,
-			ops(v.ops), ops(base.ops), ratio(v.ops, base.ops),
-			v.p99Text(), base.p99Text(), ratio(v.p99, base.p99),
-			v.cpuText(), base.cpuText(), ratio(v.proxyCPU(), base.proxyCPU())))
+		rows = append(rows, fmt.Sprintf("| %s | %d | %d | %s |", tool, conns, pipeline, pairCells(v, base)))
 	}
 	for _, st := range s.Memcaslap {
 		if base := s.Mc(TargetBaseline, st.Protocol, st.Conns); st.Target == TargetVbproxy && base != nil {

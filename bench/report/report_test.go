@@ -424,3 +424,60 @@ func TestBaselineSection(t *testing.T) {
 		t.Errorf("a report without a baseline mentions one:\n%s", md)
 	}
 }
+
+func TestTLSSection(t *testing.T) {
+	withCPU := func(r Record, c CPUSample) Record { r.CPU = &c; return r }
+	recs := []Record{
+		// vbbench 16x1: plain vbproxy 110,000 ops/s, p99 200 µs, 2.0 µs of
+		// proxy CPU per request (0.44 s over 2 s at 110,000/s); through TLS
+		// 88,000, 250 µs, 3.0 µs (0.528 s over 2 s at 88,000/s).
+		withCPU(vbRecord(t, TargetVbproxy, "binary", 1, 16, 1, 110_000, 200, 10),
+			CPUSample{Seconds: 2, ProxySec: 0.44, MemcachedSec: 0.2, MachineSec: 1}),
+		withCPU(vbRecord(t, TargetTLS, "binary", 1, 16, 1, 88_000, 250, 10),
+			CPUSample{Seconds: 2, ProxySec: 0.528, MemcachedSec: 0.2, MachineSec: 1}),
+		// 16x16 without CPU samples, two rounds each: medians 300,000 and
+		// 240,000.
+		vbRecord(t, TargetVbproxy, "binary", 1, 16, 16, 290_000, 400, 10),
+		vbRecord(t, TargetVbproxy, "binary", 2, 16, 16, 310_000, 400, 10),
+		vbRecord(t, TargetTLS, "binary", 1, 16, 16, 230_000, 500, 10),
+		vbRecord(t, TargetTLS, "binary", 2, 16, 16, 250_000, 500, 10),
+		// A point only the TLS target ran, and one in another protocol
+		// than plain vbproxy's, have no row.
+		vbRecord(t, TargetTLS, "binary", 1, 64, 1, 90_000, 300, 10),
+		vbRecord(t, TargetTLS, "ascii", 1, 1, 1, 9_000, 300, 10),
+		vbRecord(t, TargetVbproxy, "binary", 1, 1, 1, 10_000, 300, 10),
+		vbRecord(t, TargetTwemproxy, "ascii", 1, 16, 1, 80_000, 220, 10),
+	}
+	s, err := Aggregate(recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{TargetVbproxy, TargetTLS, TargetTwemproxy}; !slices.Equal(s.Targets, want) {
+		t.Errorf("targets %v, want %v (the TLS target right after vbproxy)", s.Targets, want)
+	}
+	md := markdownOf(t, s, Options{})
+	wantAll(t, md,
+		"## Client TLS (vbproxy-tls)",
+		"| 16 | 1 | binary | 88,000 | 110,000 | 0.80 | 250 | 200 | 1.25 | 3.0 | 2.0 | 1.50 |",
+		"| 16 | 16 | binary | 240,000 | 300,000 | 0.80 | 500 | 400 | 1.25 | – | – | – |",
+		// The TLS target also has its rows in the main table.
+		"| 16 | 1 | vbproxy-tls | binary | 88,000 |",
+	)
+	_, sec, _ := strings.Cut(md, "## Client TLS (vbproxy-tls)\n")
+	sec, _, _ = strings.Cut(sec, "\n## ")
+	if n := strings.Count(sec, "\n| 16 | ") + strings.Count(sec, "\n| 64 | ") + strings.Count(sec, "\n| 1 | "); n != 2 {
+		t.Errorf("the TLS section has %d rows, want 2 (only points both targets ran in the same protocol):\n%s", n, sec)
+	}
+	if strings.Index(md, "## Client TLS") < strings.Index(md, "## CPU per request") {
+		t.Error("the TLS section comes before the CPU table, want it after")
+	}
+
+	// Without a TLS target there is no TLS section.
+	s, err = Aggregate(recs[:1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if md := markdownOf(t, s, Options{}); strings.Contains(md, "TLS") {
+		t.Errorf("a report without a TLS target mentions TLS:\n%s", md)
+	}
+}

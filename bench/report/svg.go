@@ -28,6 +28,7 @@ var targetColors = map[string]string{
 	TargetVbproxy:   "#d62728",
 	TargetTwemproxy: "#2ca02c",
 	TargetBaseline:  "#ff7f0e",
+	TargetTLS:       "#9467bd",
 }
 
 var otherColors = []string{"#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"}
