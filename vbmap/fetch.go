@@ -134,7 +134,10 @@ func (s *Source) parseOptions(base *url.URL, origin string) ParseOptions {
 
 // Refresh fetches the config now (origin "reload") from the first seed or
 // node of the rotation that answers, applies it if newer, and returns the
-// revisions before and after. With MapFile it re-reads the file and applies
+// revisions before and after. Unless ConfigSource is "http" it asks the KV
+// seeds and nodes first (GET_CLUSTER_CONFIG on a connection of its own),
+// then, except in "cccp" mode once KV nodes are known, the cluster
+// managers. With MapFile it re-reads the file and applies
 // it whenever its content differs (the file is the authority). When every
 // URL fails, err joins the error of each.
 func (s *Source) Refresh(ctx context.Context) (old, new Revision, err error) {
@@ -152,7 +155,28 @@ func (s *Source) Refresh(ctx context.Context) (old, new Revision, err error) {
 		return old, s.cur.Load().Revision(), nil
 	}
 	var errs []error
-	for _, base := range s.candidates() {
+	if s.mode != ConfigSourceHTTP {
+		for _, addr := range s.kvCandidates() {
+			label := s.kvLabel(addr)
+			m, err := s.fetchKV(ctx, addr, OriginReload)
+			if err == nil {
+				_, err = s.apply(m, false)
+			}
+			if err == nil {
+				return old, s.cur.Load().Revision(), nil
+			}
+			if ctx.Err() != nil {
+				return old, old, ctx.Err()
+			}
+			s.fetchErr(label, err)
+			errs = append(errs, err)
+		}
+	}
+	httpCandidates := s.candidates()
+	if s.mode == ConfigSourceCCCP && len(s.kvCandidates()) > 0 {
+		httpCandidates = nil // KV only, once KV nodes are known
+	}
+	for _, base := range httpCandidates {
 		f := &fetcher{s: s, base: base}
 		m, u, err := f.fetch(ctx, OriginReload)
 		if err == nil {
@@ -189,15 +213,22 @@ func (s *Source) candidates() []*url.URL {
 			list = append(list, u)
 		}
 	}
+	if len(list) == 0 {
+		return nil
+	}
 	s.rotMu.Lock()
 	start := s.rotIdx % len(list)
 	s.rotMu.Unlock()
 	return append(list[start:], list[:start]...)
 }
 
-// nextCandidate returns the next base URL of the rotation and advances it.
+// nextCandidate returns the next base URL of the rotation (nil when none
+// is known yet: no seeds and no map) and advances it.
 func (s *Source) nextCandidate() *url.URL {
 	list := s.candidates()
+	if len(list) == 0 {
+		return nil
+	}
 	s.rotMu.Lock()
 	s.rotIdx++
 	s.rotMu.Unlock()

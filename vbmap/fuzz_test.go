@@ -1,8 +1,10 @@
 package vbmap
 
 import (
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 )
 
@@ -41,6 +43,47 @@ func FuzzParse(f *testing.F) {
 		checkInvariants(t, m)
 		if m.VBucket([]byte("k0")) != VBucket([]byte("k0"), m.NumVBuckets()) {
 			t.Fatalf("Map.VBucket and VBucket disagree for %d vBuckets", m.NumVBuckets())
+		}
+	})
+}
+
+// FuzzParseSeeds: any seed list either fails with an error or yields
+// normalized seeds: http(s) URLs with a host and port and no path, and KV
+// addresses that are "host:port" with a valid port, each listed once.
+func FuzzParseSeeds(f *testing.F) {
+	for _, s := range []string{"couchbase://a,b:1", "couchbases://[::1]:2", "a:11210", "h:11207", "http://x", "https://y:1/p",
+		"couchbase://a/b", "couchbase://", "couchbase://::1", "a", "memcached://a", " COUCHBASE://a, b ,c/ "} {
+		f.Add(s, "", false)
+		f.Add(s, "couchbase://z", true)
+	}
+	f.Fuzz(func(t *testing.T, a, b string, useTLS bool) {
+		seeds := []string{a}
+		if b != "" {
+			seeds = append(seeds, b)
+		}
+		set, err := parseSeeds(seeds, useTLS)
+		if err != nil {
+			return
+		}
+		for _, u := range set.http {
+			if (u.Scheme != "http" && u.Scheme != "https") || u.Port() == "" || u.Hostname() == "" || u.Path != "" {
+				t.Fatalf("parseSeeds(%q): cluster manager seed %q not normalized", seeds, u)
+			}
+			if useTLS && u.Scheme != "https" {
+				t.Fatalf("parseSeeds(%q, TLS): http seed %q accepted", seeds, u)
+			}
+		}
+		seen := map[string]bool{}
+		for _, addr := range set.kv {
+			h, p, err := net.SplitHostPort(addr)
+			n, perr := strconv.Atoi(p)
+			if err != nil || h == "" || perr != nil || n <= 0 || n > 65535 || seen[addr] {
+				t.Fatalf("parseSeeds(%q): KV seed %q is not a host:port listed once", seeds, addr)
+			}
+			seen[addr] = true
+		}
+		if useTLS && !set.tls {
+			t.Fatalf("parseSeeds(%q, TLS): set not TLS", seeds)
 		}
 	})
 }

@@ -19,6 +19,7 @@ type Map struct {
 	origin      string
 	network     string
 	numReplicas int
+	caps        []string // bucketCapabilities
 
 	nodes    []Node
 	mgmtURLs []string
@@ -52,6 +53,13 @@ func (m *Map) Origin() string { return m.origin }
 // Network returns the network the node addresses are on ("default",
 // "external", ...), with "auto" resolved.
 func (m *Map) Network() string { return m.network }
+
+// Capabilities returns the config's bucketCapabilities ("cccp",
+// "collections", ...), nil when it had none. Do not modify.
+func (m *Map) Capabilities() []string { return m.caps }
+
+// HasCapability reports whether the config's bucketCapabilities list c.
+func (m *Map) HasCapability(c string) bool { return slices.Contains(m.caps, c) }
 
 // NumVBuckets returns the number of vBuckets.
 func (m *Map) NumVBuckets() int { return int(m.numVB) }

@@ -190,7 +190,7 @@ func TestNewSourceValidation(t *testing.T) {
 		{"nothing", SourceOptions{}, "vbmap: no seeds and no map file"},
 		{"no bucket", SourceOptions{Seeds: []string{"http://a:8091"}}, "vbmap: bucket name required with seeds"},
 		{"bad network", SourceOptions{Seeds: []string{"http://a:8091"}, Bucket: "b", Network: "internal"}, `vbmap: unknown network "internal"`},
-		{"bad scheme", SourceOptions{Seeds: []string{"couchbase://a"}, Bucket: "b"}, `vbmap: seed "couchbase://a": scheme "couchbase", want http or https`},
+		{"bad scheme", SourceOptions{Seeds: []string{"memcached://a"}, Bucket: "b"}, `vbmap: seed "memcached://a": scheme "memcached", want http, https, couchbase or couchbases`},
 		{"no host", SourceOptions{Seeds: []string{"http://:8091"}, Bucket: "b"}, `vbmap: seed "http://:8091": no host`},
 		{"ok", SourceOptions{Seeds: []string{"http://a:8091"}, Bucket: "b"}, ""},
 		{"map file", SourceOptions{MapFile: "x.json"}, ""},

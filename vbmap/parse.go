@@ -16,6 +16,8 @@ const (
 	OriginPoll   = "poll"   // periodic GET when streaming is unavailable
 	OriginNMVB   = "nmvb"   // the body of a NOT_MY_VBUCKET reply (Source.Offer)
 	OriginReload = "reload" // an explicit Source.Refresh
+	OriginCCCP   = "cccp"   // GET_CLUSTER_CONFIG on the KV config connection (first fetch, revision check)
+	OriginPush   = "push"   // a clustermap change notification pushed by a KV node (full, or fetched after a brief one)
 )
 
 // Network names accepted by ParseOptions.Network and SourceOptions.Network.
@@ -60,6 +62,7 @@ type rawConfig struct {
 	RevEpoch    int64         `json:"revEpoch"`
 	Name        string        `json:"name"`
 	NodeLocator string        `json:"nodeLocator"`
+	Caps        []string      `json:"bucketCapabilities"`
 	ServerMap   *rawServerMap `json:"vBucketServerMap"`
 	NodesExt    []rawNodeExt  `json:"nodesExt"`
 	Nodes       []rawNode     `json:"nodes"`
@@ -161,6 +164,7 @@ func Parse(data []byte, o ParseOptions) (*Map, error) {
 		versioned:   raw.Rev != nil,
 		origin:      o.Origin,
 		numReplicas: sm.NumReplicas,
+		caps:        raw.Caps,
 	}
 	if raw.Rev != nil {
 		m.rev.Rev = *raw.Rev

@@ -16,12 +16,16 @@ var errNoStream = errors.New("vbmap: streaming endpoints not found")
 
 // Run loads the map and keeps it fresh until ctx is done, then returns nil.
 //
-// With Seeds it follows the streaming endpoint of one seed or node at a time
-// (polling when streaming is unavailable) and, when that fails, moves to the
-// next one of the rotation after a jittered exponential backoff. Before the
-// first map is applied, if every seed in a row answers 401/403 or 404 (wrong
-// credentials or bucket), Run gives up and returns those errors; unreachable
-// seeds are retried forever.
+// With Seeds it follows the config from the sources SourceOptions.ConfigSource
+// selects (package doc, "Config over KV"): the cluster manager's streaming
+// endpoint of one seed or node at a time (polling when streaming is
+// unavailable), and the KV config connection to one seed or node at a time.
+// A source that fails moves to the next candidate of its rotation after a
+// jittered exponential backoff. Before the first map is applied, a source
+// gives up when every one of its seeds in a row refuses the credentials or
+// the bucket (HTTP 401/403/404, SASL or SELECT_BUCKET refused); Run returns
+// those errors once every source has given up. Unreachable seeds are
+// retried forever.
 //
 // With MapFile it loads the file (an error is returned at once) and waits for
 // ctx. Run must not be called again while running.
@@ -44,21 +48,61 @@ func (s *Source) Run(ctx context.Context) error {
 	if s.ownHTTP {
 		defer s.client.CloseIdleConnections()
 	}
+	return s.runSources(ctx)
+}
+
+// runHTTP follows the cluster manager: streams from one seed or node at a
+// time (polling when streaming is unavailable) and moves to the next after
+// a failure. bootstrapOnly (CCCP mode without KV seeds) stops once a map is
+// applied: the HTTP config only tells where the KV nodes are.
+func (s *Source) runHTTP(ctx context.Context, bootstrapOnly bool) error {
 	var (
 		failures  int
 		permanent []error // consecutive 401/404 answers before the first map
+		quiet     bool    // a failure was logged at warn level: repeat it at debug
 	)
 	for ctx.Err() == nil {
+		if bootstrapOnly && s.cur.Load() != nil {
+			return nil
+		}
 		base := s.nextCandidate()
+		if base == nil {
+			select {
+			case <-s.changes():
+				continue
+			case <-ctx.Done():
+				return nil
+			}
+		}
 		start := time.Now()
-		delivered, err := s.follow(ctx, base)
+		var delivered bool
+		var err error
+		if bootstrapOnly {
+			delivered, err = s.bootstrapFetch(ctx, base)
+			if err == nil {
+				return nil
+			}
+		} else {
+			delivered, err = s.follow(ctx, base)
+		}
 		if ctx.Err() != nil {
 			break
 		}
 		if delivered && time.Since(start) >= s.o.MaxBackoff {
 			failures = 0
 		}
-		s.log.Warn("cluster config source failed, will retry", "url", base.String(), "err", err)
+		if delivered {
+			quiet = false
+		}
+		// Beside a KV config connection, an unreachable cluster manager
+		// (a proxy that reaches only the data ports) logs once per run of
+		// failures, not once per retry.
+		if quiet && s.kvActive.Load() {
+			s.log.Debug("cluster config source failed, will retry", "url", base.String(), "err", err)
+		} else {
+			s.log.Warn("cluster config source failed, will retry", "url", base.String(), "err", err)
+			quiet = true
+		}
 		if s.cur.Load() == nil && (errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrNoBucket)) {
 			permanent = append(permanent, err)
 			if len(permanent) >= len(s.seeds) {
@@ -73,6 +117,22 @@ func (s *Source) Run(ctx context.Context) error {
 		failures++
 	}
 	return nil
+}
+
+// bootstrapFetch GETs one config from base and applies it.
+func (s *Source) bootstrapFetch(ctx context.Context, base *url.URL) (bool, error) {
+	f := &fetcher{s: s, base: base}
+	m, u, err := f.fetch(ctx, OriginFetch)
+	if err == nil {
+		_, err = s.apply(m, false)
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			s.fetchErr(u, err)
+		}
+		return false, err
+	}
+	return true, nil
 }
 
 // follow streams configs from base, or polls it when streaming is
@@ -130,12 +190,21 @@ func (s *Source) stream(ctx context.Context, base *url.URL) (delivered bool, err
 	body := &capReader{r: resp.Body, max: s.o.MaxConfigBytes}
 	dec := json.NewDecoder(body)
 	opts := s.parseOptions(base, OriginStream)
+	prog := newProgress(time.Now())
+	stopWatch := s.watchSilent(prog, func() { resp.Body.Close() })
+	defer stopWatch()
+	defer s.httpActive.Store(false)
 	for {
 		var raw json.RawMessage
 		err := dec.Decode(&raw)
 		if err != nil {
 			if ctx.Err() != nil {
 				return delivered, ctx.Err()
+			}
+			if silent := stopWatch(); silent != nil {
+				err = fmt.Errorf("stream %s: %w", u, silent)
+				s.fetchErr(u, err)
+				return delivered, err
 			}
 			var syntax *json.SyntaxError
 			switch {
@@ -151,6 +220,10 @@ func (s *Source) stream(ctx context.Context, base *url.URL) (delivered bool, err
 		}
 		body.n = 0
 		delivered = true
+		s.httpActive.Store(true)
+		if r, ok := peekRevision(raw); ok {
+			prog.advance(r, time.Now())
+		}
 		m, err := Parse(raw, opts)
 		if err != nil {
 			err = fmt.Errorf("stream %s: %w", u, err)

@@ -10,10 +10,11 @@ import (
 	"net/url"
 	"os"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/vbproxy/vbproxy/internal/kvconn"
 )
 
 // Defaults of SourceOptions.
@@ -23,16 +24,29 @@ const (
 	DefaultMaxBackoff     = 10 * time.Second
 	DefaultFetchTimeout   = 10 * time.Second
 	DefaultMaxConfigBytes = 32 << 20
+
+	DefaultConfigCheckInterval = 2500 * time.Millisecond
+	DefaultSilentInterval      = 5 * time.Second
+	DefaultKVTimeout           = 3 * time.Second
+)
+
+// Config sources (SourceOptions.ConfigSource).
+const (
+	ConfigSourceAuto = "auto" // CCCP where the cluster offers it, the HTTP stream beside it
+	ConfigSourceHTTP = "http" // the cluster manager only
+	ConfigSourceCCCP = "cccp" // the KV config connection only
 )
 
 // SourceOptions configures a Source. The zero value of every field is usable;
 // Seeds (with Bucket) or MapFile must be set.
 type SourceOptions struct {
-	// Seeds are cluster manager URLs, "http://host:8091" or
-	// "https://host:18091". A seed without a scheme gets "http://"
-	// ("https://" with TLS), one without a port gets 8091 (18091 for
-	// https). https seeds imply TLS; mixing http and https seeds is an
-	// error. Required unless MapFile is set.
+	// Seeds are where the config comes from: cluster manager URLs,
+	// "http://host:8091" or "https://host:18091", and KV addresses,
+	// "couchbase://host[:11210][,host...]", "couchbases://host[:11207]"
+	// (TLS) or a bare "host:11210" ("host:11207": TLS). A cluster manager
+	// seed without a scheme gets "http://" ("https://" with TLS), one
+	// without a port 8091 (18091 for https). TLS seeds imply TLS; mixing
+	// plain and TLS seeds is an error. Required unless MapFile is set.
 	Seeds []string
 	// MapFile is a static source: a config JSON file (same format as the
 	// cluster serves). Run loads it; Refresh re-reads it. Default "": use Seeds.
@@ -40,7 +54,8 @@ type SourceOptions struct {
 	// Bucket is the bucket to follow. Required with Seeds; with MapFile it
 	// defaults to the file's "name".
 	Bucket string
-	// User and Password are sent with HTTP Basic auth. Empty User: no auth.
+	// User and Password are sent with HTTP Basic auth and used for SASL
+	// on the KV config connection. Empty User: no auth.
 	User, Password string
 	// Network selects node addresses: "default" (or ""), "external" or "auto".
 	Network string
@@ -50,11 +65,32 @@ type SourceOptions struct {
 	// scheme gets "https://" and an http:// seed is an error. Set it for a
 	// MapFile of a TLS cluster. Default false (unless a seed is https).
 	TLS bool
-	// TLSConfig configures TLS for the default HTTP client (CA pool,
-	// client certificate, ...); it is cloned, and each request verifies
-	// the host it dials unless ServerName is set. Setting both TLSConfig
-	// and HTTPClient is an error. Default nil: the system roots.
+	// TLSConfig configures TLS for the default HTTP client and the KV
+	// config connection (CA pool, client certificate, ...); it is cloned,
+	// and each connection verifies the host it dials unless ServerName is
+	// set. Setting both TLSConfig and HTTPClient is an error. Default nil:
+	// the system roots.
 	TLSConfig *tls.Config
+	// ConfigSource chooses where configs come from: "auto" (or ""), "http"
+	// or "cccp". The package doc, "Config over KV", gives the rules.
+	// Default "auto".
+	ConfigSource string
+	// ConfigCheckInterval is the interval of the revision check on the KV
+	// config connection (GET_CLUSTER_CONFIG with the known version: an
+	// empty reply when nothing changed). Default 2.5s; negative: none
+	// (pushes only).
+	ConfigCheckInterval time.Duration
+	// SilentInterval is how long an HTTP stream or a KV config connection
+	// may deliver nothing while the Source knows a newer revision (from the
+	// other source, a push, a NOT_MY_VBUCKET reply) before it is restarted
+	// on the next seed or node. It is checked every SilentInterval/4, so a
+	// silent source is restarted within 1.25 x SilentInterval of falling
+	// behind. Default 5s.
+	SilentInterval time.Duration
+	// KVTimeout bounds the KV config connection's dial and bootstrap, and
+	// each GET_CLUSTER_CONFIG on it: a node that does not answer within it
+	// is left for the next one. Default 3s.
+	KVTimeout time.Duration
 	// PollInterval is the interval between GETs when streaming is
 	// unavailable. Default 10s.
 	PollInterval time.Duration
@@ -74,8 +110,14 @@ type SourceOptions struct {
 	// Logger receives one line per event that matters. Default nil: discard.
 	Logger *slog.Logger
 	// OnFetchError is called for every failed request or rejected config with
-	// the URL tried (a metrics hook). Default nil: none.
+	// the URL tried (a metrics hook; "couchbase://host:port" or
+	// "couchbases://..." for the KV config connection). Default nil: none.
 	OnFetchError func(url string, err error)
+
+	// notifyFull makes the KV config connection ask for full clustermap
+	// notifications only (tests; by default it asks for brief and full,
+	// and a server that offers brief enables only brief).
+	notifyFull bool
 }
 
 // Source keeps the current Map of one bucket fresh. Create it with
@@ -86,20 +128,34 @@ type Source struct {
 	log     *slog.Logger
 	client  *http.Client
 	ownHTTP bool
-	seeds   []*url.URL
-	tls     bool // parse configs with ParseOptions.TLS
+	seeds   []*url.URL // cluster manager seeds
+	kvSeeds []string   // KV seeds, "host:port"
+	tls     bool       // parse configs with ParseOptions.TLS; KV over TLS
+	kvTLS   *tls.Config
+	mode    string // ConfigSourceAuto, ConfigSourceHTTP or ConfigSourceCCCP
+	scram   kvconn.SCRAMCache
 
-	cur       atomic.Pointer[Map]
-	ready     chan struct{}
-	readyOnce sync.Once
-	running   atomic.Bool
+	cur        atomic.Pointer[Map]
+	ready      chan struct{}
+	readyOnce  sync.Once
+	running    atomic.Bool
+	kvActive   atomic.Bool // a KV config connection is delivering configs
+	httpActive atomic.Bool // an HTTP stream is delivering configs
 
 	applyMu sync.Mutex // serializes apply and the subscriber calls
 	subsMu  sync.Mutex
 	subs    []func(old, new *Map)
 
-	rotMu  sync.Mutex
-	rotIdx int // next candidate of the seed/node rotation
+	rotMu    sync.Mutex
+	rotIdx   int // next candidate of the seed/node rotation
+	kvRotIdx int // next candidate of the KV rotation
+
+	changedMu sync.Mutex
+	changed   chan struct{} // closed and replaced on every applied change
+
+	knownMu  sync.Mutex
+	known    Revision // newest revision known to exist (applied maps, pushes)
+	hasKnown bool
 }
 
 // NewSource validates o and returns a Source. It does no I/O.
@@ -135,6 +191,15 @@ func NewSource(o SourceOptions) (*Source, error) {
 	if o.MaxConfigBytes <= 0 {
 		o.MaxConfigBytes = DefaultMaxConfigBytes
 	}
+	if o.ConfigCheckInterval == 0 {
+		o.ConfigCheckInterval = DefaultConfigCheckInterval
+	}
+	if o.SilentInterval <= 0 {
+		o.SilentInterval = DefaultSilentInterval
+	}
+	if o.KVTimeout <= 0 {
+		o.KVTimeout = DefaultKVTimeout
+	}
 	if o.TLSConfig != nil && o.HTTPClient != nil {
 		return nil, errors.New("vbmap: TLSConfig and HTTPClient are both set (TLSConfig configures the default client only)")
 	}
@@ -149,31 +214,35 @@ func NewSource(o SourceOptions) (*Source, error) {
 		s.client = newHTTPClient(o.TLSConfig)
 		s.ownHTTP = true
 	}
-	var schemes [2]bool // http, https
-	for _, seed := range o.Seeds {
-		u, err := parseSeed(seed, o.TLS)
-		if err != nil {
-			return nil, err
+	seeds, err := parseSeeds(o.Seeds, o.TLS)
+	if err != nil {
+		return nil, err
+	}
+	s.seeds, s.kvSeeds, s.tls = seeds.http, seeds.kv, seeds.tls
+	switch o.ConfigSource {
+	case "", ConfigSourceAuto:
+		s.mode = ConfigSourceAuto
+	case ConfigSourceHTTP:
+		s.mode = ConfigSourceHTTP
+		if len(s.kvSeeds) > 0 {
+			return nil, fmt.Errorf("vbmap: config source %q needs cluster manager seeds (http:// or https://), but %s is a KV address", ConfigSourceHTTP, s.kvSeeds[0])
 		}
-		schemes[boolIndex(u.Scheme == "https")] = true
-		s.seeds = append(s.seeds, u)
+	case ConfigSourceCCCP:
+		s.mode = ConfigSourceCCCP
+	default:
+		return nil, fmt.Errorf("vbmap: unknown config source %q (want auto, http or cccp)", o.ConfigSource)
 	}
-	switch {
-	case schemes[0] && schemes[1]:
-		return nil, errors.New("vbmap: seeds mix http and https")
-	case schemes[0] && o.TLS:
-		return nil, errors.New("vbmap: TLS is set but the seeds are http (use https:// seeds)")
-	case schemes[1]:
-		s.tls = true
+	if s.tls {
+		s.kvTLS = &tls.Config{MinVersion: tls.VersionTLS12}
+		if o.TLSConfig != nil {
+			s.kvTLS = o.TLSConfig.Clone()
+			if s.kvTLS.MinVersion == 0 {
+				s.kvTLS.MinVersion = tls.VersionTLS12
+			}
+		}
 	}
+	s.changed = make(chan struct{})
 	return s, nil
-}
-
-func boolIndex(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // newHTTPClient returns a client fit for long-lived streams: bounded dial,
@@ -194,38 +263,6 @@ func newHTTPClient(tlsConfig *tls.Config) *http.Client {
 		t.TLSClientConfig = tlsConfig.Clone()
 	}
 	return &http.Client{Transport: t}
-}
-
-// parseSeed normalizes a seed to scheme://host:port with no path; a seed
-// without a scheme gets https when useTLS is set, else http.
-func parseSeed(seed string, useTLS bool) (*url.URL, error) {
-	raw := strings.TrimSpace(seed)
-	if !strings.Contains(raw, "://") {
-		if useTLS {
-			raw = "https://" + raw
-		} else {
-			raw = "http://" + raw
-		}
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return nil, fmt.Errorf("vbmap: seed %q: %w", seed, err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("vbmap: seed %q: scheme %q, want http or https", seed, u.Scheme)
-	}
-	if u.Hostname() == "" {
-		return nil, fmt.Errorf("vbmap: seed %q: no host", seed)
-	}
-	host := u.Host
-	if u.Port() == "" {
-		port := 8091
-		if u.Scheme == "https" {
-			port = 18091
-		}
-		host = joinHostPort(u.Hostname(), port)
-	}
-	return &url.URL{Scheme: u.Scheme, Host: host}, nil
 }
 
 // Current returns the current map, nil until the first config is applied.
@@ -313,6 +350,10 @@ func (s *Source) apply(m *Map, force bool) (bool, error) {
 	}
 	s.cur.Store(m)
 	s.readyOnce.Do(func() { close(s.ready) })
+	if m.Versioned() {
+		s.noteRevision(m.Revision())
+	}
+	s.signalChange()
 	oldRev := "none"
 	if old != nil {
 		oldRev = old.Revision().String()

@@ -9,11 +9,13 @@ import (
 	"time"
 )
 
-// fastOptions returns options with short backoffs and poll interval.
+// fastOptions returns options with short backoffs and poll interval, for
+// the cluster manager only (the CCCP tests choose their config source).
 func fastOptions(bucket string, seeds ...string) SourceOptions {
 	return SourceOptions{
 		Seeds: seeds, Bucket: bucket, User: "Administrator", Password: "password",
 		MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, PollInterval: 5 * time.Millisecond,
+		ConfigSource: ConfigSourceHTTP,
 	}
 }
 
