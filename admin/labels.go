@@ -86,7 +86,7 @@ func errorKindIndex(kind string) int {
 }
 
 // Map origins (vbmap.Origin*): where an applied map came from.
-var mapOrigins = [...]string{"static", "fetch", "stream", "poll", "nmvb", "reload", labelOther}
+var mapOrigins = [...]string{"static", "fetch", "stream", "poll", "nmvb", "reload", "cccp", "push", labelOther}
 
 func originLabel(origin string) string {
 	for _, o := range mapOrigins[:len(mapOrigins)-1] {

@@ -56,7 +56,7 @@ func TestBoundedLabels(t *testing.T) {
 			t.Errorf("error kind %q: got %q, want %q", tt.in, got, tt.want)
 		}
 	}
-	for _, tt := range []struct{ in, want string }{{"stream", "stream"}, {"nmvb", "nmvb"}, {"reload", "reload"}, {"", "other"}, {"x", "other"}} {
+	for _, tt := range []struct{ in, want string }{{"stream", "stream"}, {"nmvb", "nmvb"}, {"reload", "reload"}, {"cccp", "cccp"}, {"push", "push"}, {"", "other"}, {"x", "other"}} {
 		if got := originLabel(tt.in); got != tt.want {
 			t.Errorf("origin %q: got %q, want %q", tt.in, got, tt.want)
 		}

@@ -123,7 +123,7 @@ func NewMetrics(o MetricsOptions) *Metrics {
 	m.mapUpdated = gauge("map_last_update_timestamp_seconds",
 		"Unix time at which the map in use was applied.", "bucket")
 	m.mapUpdates = counter("map_updates_total",
-		"vBucket maps applied, by where they came from: static (map file), fetch (initial fetch), stream, poll, nmvb (carried in a NOT_MY_VBUCKET reply), reload (POST /reload).",
+		"vBucket maps applied, by where they came from: static (map file), fetch (initial fetch), stream, poll, nmvb (carried in a NOT_MY_VBUCKET reply), reload (POST /reload), cccp (GET_CLUSTER_CONFIG over KV), push (a clustermap change notification from a KV node).",
 		"bucket", "origin")
 	m.mapFetchErrors = counter("map_fetch_errors_total",
 		"Failed attempts to fetch or stream the bucket configuration from the cluster manager.", "bucket")

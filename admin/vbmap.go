@@ -14,7 +14,7 @@ type MapInfo struct {
 	Epoch       int64         `json:"epoch"`
 	Rev         int64         `json:"rev"`
 	Versioned   bool          `json:"versioned"` // false when the config had no rev
-	Source      string        `json:"source"`    // origin: static, fetch, stream, poll, nmvb, reload
+	Source      string        `json:"source"`    // origin: static, fetch, stream, poll, nmvb, reload, cccp, push
 	Network     string        `json:"network"`
 	NumVBuckets int           `json:"vbuckets"`
 	NumReplicas int           `json:"replicas"`
