@@ -27,7 +27,10 @@ import (
 const bulkRead = 16 << 10
 
 // readable reads and parses until EAGAIN, end of stream, or backpressure.
-func (s *session) readable() {
+// hup says the peer's end of stream may be pending (the event reported
+// it, or nobody knows): then a short read is no proof the socket is
+// drained, and reading goes on until EAGAIN or EOF.
+func (s *session) readable(hup bool) {
 	s.batch++
 	for !s.readDone && !s.blocked && !s.closed {
 		var buf []byte
@@ -49,6 +52,12 @@ func (s *session) readable() {
 				s.parseIn()
 			} else {
 				s.received(buf[:n])
+			}
+			if n < len(buf) && !hup {
+				// A short read drained the socket: bytes that arrive later
+				// raise a new edge, so the read that would say EAGAIN is
+				// saved.
+				return
 			}
 			continue
 		}
@@ -198,7 +207,7 @@ func (s *session) resume() {
 		s.parseIn()
 	}
 	if !s.blocked {
-		s.readable()
+		s.readable(true)
 	}
 }
 

@@ -124,7 +124,7 @@ func TestManyClientsNoLeaks(t *testing.T) {
 // request cannot finish in time (its node is paused), closes the client, and
 // leaves no goroutine behind.
 func TestShutdownDeadline(t *testing.T) {
-	c, src := simSource(t, sim.Options{})
+	c, src := simSourceWith(t, sim.Options{}, vbmap.ConfigSourceHTTP)
 	before := runtime.NumGoroutine()
 	srv, err := New(simOptions(Options{OperationTimeout: 30 * time.Second}, src))
 	must(t, err)

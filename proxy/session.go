@@ -137,7 +137,7 @@ func (s *session) Event(ev uint32) {
 		}
 	}
 	if ev&(eventloop.In|eventloop.Hup|eventloop.Err) != 0 {
-		s.readable()
+		s.readable(ev&(eventloop.Hup|eventloop.Err) != 0)
 	}
 }
 

@@ -26,8 +26,17 @@ func simOptions(o Options, src *vbmap.Source) Options {
 	return o
 }
 
-// simSource starts a simulated cluster and a vbmap.Source following it.
+// simSource starts a simulated cluster and a vbmap.Source following it
+// (over KV and HTTP, as the default config source does).
 func simSource(t testing.TB, so sim.Options) (*sim.Cluster, *vbmap.Source) {
+	t.Helper()
+	return simSourceWith(t, so, vbmap.ConfigSourceAuto)
+}
+
+// simSourceWith is simSource with the given config source: tests that count
+// the proxy's goroutines use ConfigSourceHTTP, whose goroutines are all
+// running before the count (the KV config connection starts later).
+func simSourceWith(t testing.TB, so sim.Options, configSource string) (*sim.Cluster, *vbmap.Source) {
 	t.Helper()
 	so.Host = "127.0.0.1"
 	c, err := sim.Start(so)
@@ -41,6 +50,7 @@ func simSource(t testing.TB, so sim.Options) (*sim.Cluster, *vbmap.Source) {
 		User:         "Administrator",
 		Password:     "password",
 		PollInterval: 200 * time.Millisecond,
+		ConfigSource: configSource,
 	})
 	if err != nil {
 		t.Fatalf("vbmap.NewSource: %v", err)

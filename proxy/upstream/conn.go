@@ -192,12 +192,13 @@ func (c *Conn) Event(ev uint32) {
 		c.Flush()
 	}
 	if ev&(eventloop.In|eventloop.Hup|eventloop.Err) != 0 && (c.state == connUp || c.state == connDraining) {
-		c.readAll()
+		c.readAll(ev&(eventloop.Hup|eventloop.Err) != 0)
 	}
 }
 
-// readAll reads until EAGAIN, completing every whole response.
-func (c *Conn) readAll() {
+// readAll reads until EAGAIN, completing every whole response. Without hup
+// (no end of stream reported) a short read is taken to mean drained.
+func (c *Conn) readAll(hup bool) {
 	for c.state == connUp || c.state == connDraining {
 		if c.rbuf == nil {
 			c.rbuf = make([]byte, ReadBufferSize)
@@ -207,9 +208,15 @@ func (c *Conn) readAll() {
 		}
 		n, err := unix.Read(c.fd, c.rbuf[c.rlen:])
 		if n > 0 {
+			short := c.rlen+n < len(c.rbuf)
 			c.rlen += n
 			c.lastRead = c.lp.Now()
 			c.parse()
+			if short && !hup {
+				// Drained: later bytes raise a new edge (no EAGAIN read).
+				c.shrinkRead()
+				return
+			}
 			continue
 		}
 		switch {
@@ -395,7 +402,7 @@ func (c *Conn) dialed(res dialResult) {
 		c.rlen = len(res.pre)
 		c.parse()
 	}
-	c.readAll() // bytes that arrived before the registration raise no edge
+	c.readAll(true) // bytes that arrived before the registration raise no edge
 }
 
 // backoff schedules the next dial.
