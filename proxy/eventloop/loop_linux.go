@@ -3,6 +3,7 @@
 package eventloop
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"runtime"
@@ -59,10 +60,12 @@ type Loop struct {
 	epoch  time.Time
 	now    int64
 
-	mu      sync.Mutex // guards tasks
-	tasks   []func()
-	spare   []func()
-	wakeSet atomic.Bool // the eventfd was written and not yet drained
+	mu       sync.Mutex // guards tasks
+	one      [8]byte    // the eventfd increment (a field: no allocation per Post)
+	drainBuf [8]byte    // the eventfd read (loop thread)
+	tasks    []func()
+	spare    []func()
+	wakeSet  atomic.Bool // the eventfd was written and not yet drained
 
 	timers timerHeap
 	dirty  [2][]Flusher
@@ -98,6 +101,7 @@ func New(o Options) (*Loop, error) {
 		epoch:  time.Now(),
 		done:   make(chan struct{}),
 	}
+	binary.NativeEndian.PutUint64(l.one[:], 1) // eventfd adds a native-endian uint64
 	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(efd)}
 	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, efd, &ev); err != nil {
 		_ = unix.Close(epfd)
@@ -160,9 +164,8 @@ func (l *Loop) Post(fn func()) {
 	l.tasks = append(l.tasks, fn)
 	l.mu.Unlock()
 	if !l.wakeSet.Swap(true) {
-		var one = [8]byte{1}
 		for {
-			_, err := unix.Write(l.efd, one[:])
+			_, err := unix.Write(l.efd, l.one[:])
 			if err != unix.EINTR {
 				break
 			}
@@ -267,9 +270,8 @@ func (l *Loop) timeout() int {
 }
 
 func (l *Loop) runTasks() {
-	var buf [8]byte
 	for {
-		_, err := unix.Read(l.efd, buf[:])
+		_, err := unix.Read(l.efd, l.drainBuf[:])
 		if err != unix.EINTR {
 			break
 		}

@@ -279,7 +279,7 @@ func (c *Conn) parse() {
 
 // response completes the request answered by pkt.
 func (c *Conn) response(h *memcached.Header, pkt []byte) {
-	c.owed--
+	c.owed = max(c.owed-1, 0) // an unsolicited response owes nothing
 	r := c.tab.take(h.Opaque)
 	if r == nil {
 		return // late: the request already failed with ErrTimeout
