@@ -79,6 +79,7 @@ func TestTimersFireInOrder(t *testing.T) {
 	done := make(chan struct{})
 	delays := []time.Duration{30, 10, 50, 20, 40} // ms
 	timers := make([]*Timer, len(delays))
+	start := time.Now() // before the loop reads its clock for the round that schedules them
 	onLoop(t, l, func() {
 		for i, d := range delays {
 			timers[i] = NewTimer(func() {
@@ -94,7 +95,6 @@ func TestTimersFireInOrder(t *testing.T) {
 		l.Cancel(timers[2])                     // the 50ms one never fires
 		l.After(timers[1], 25*time.Millisecond) // 10ms becomes 25ms
 	})
-	start := time.Now()
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):
