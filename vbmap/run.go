@@ -144,6 +144,7 @@ func (s *Source) follow(ctx context.Context, base *url.URL) (delivered bool, err
 		return delivered, err
 	}
 	s.log.Info("streaming unavailable, polling", "url", base.String(), "interval", s.o.PollInterval)
+	defer s.httpActive.Store(false)
 	f := &fetcher{s: s, base: base}
 	origin := OriginFetch
 	for {
@@ -159,6 +160,7 @@ func (s *Source) follow(ctx context.Context, base *url.URL) (delivered bool, err
 			return delivered, err
 		}
 		delivered = true
+		s.httpActive.Store(true) // polling delivers too
 		s.offerLocal(m, u)
 		origin = OriginPoll
 		if !sleep(ctx, s.o.PollInterval) {

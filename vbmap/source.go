@@ -140,6 +140,7 @@ type Source struct {
 	readyOnce  sync.Once
 	running    atomic.Bool
 	kvActive   atomic.Bool // a KV config connection is delivering configs
+	lastFail   atomic.Pointer[fetchFailure]
 	httpActive atomic.Bool // an HTTP stream is delivering configs
 
 	applyMu sync.Mutex // serializes apply and the subscriber calls
@@ -394,6 +395,7 @@ func shouldApply(cur, next *Map, force bool) bool {
 
 // fetchErr reports a failed request or rejected config to the log and hook.
 func (s *Source) fetchErr(u string, err error) {
+	s.noteFailure(u, err)
 	if s.o.OnFetchError != nil {
 		s.o.OnFetchError(u, err)
 	}
