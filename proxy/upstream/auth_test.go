@@ -1,14 +1,14 @@
 package upstream
 
 import (
+	"context"
 	"errors"
-	"net"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/vbproxy/vbproxy/memcached"
+	"github.com/vbproxy/vbproxy/internal/kvconn"
 )
 
 var testUsers = map[string]string{"Administrator": "password", "app": "s3cr3t-ü"}
@@ -168,7 +168,8 @@ func TestBootstrapNoCredentials(t *testing.T) {
 // The HELLO the bootstrap sends: without credentials an empty probe first
 // (plain memcached stops there), then the agent name and exactly the
 // features that change nothing a plain memcached client sees (XERROR,
-// SELECT_BUCKET); the bootstrap records what the server enabled.
+// SELECT_BUCKET); the handshake records what the server enabled. (The
+// bootstrap itself, internal/kvconn, has its own tests.)
 func TestBootstrapHello(t *testing.T) {
 	wanted := []uint16{featureXError, featureSelectBucket}
 	tests := []struct {
@@ -190,17 +191,15 @@ func TestBootstrapHello(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := startFakeKV(t, tt.cfg)
-			nc, err := net.Dial("tcp", f.addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer nc.Close()
-			_ = nc.SetDeadline(time.Now().Add(waitBound))
+			ctx, cancel := context.WithTimeout(context.Background(), waitBound)
+			defer cancel()
 			o := tt.o.withDefaults()
-			b := &bootstrapper{w: nc, rd: memcached.NewReader(nc, memcached.ReaderOptions{}), o: &o, scram: &scramClients{}}
-			if err := b.run(); err != nil {
+			kc, err := kvconn.Dial(ctx, f.addr, dialOptions(&o, &kvconn.SCRAMCache{}))
+			if err != nil {
 				t.Fatalf("bootstrap: %v", err)
 			}
+			defer kc.Close()
+			b := &handshake{plain: kc.Plain, mech: kc.Mech, features: kc.Features}
 			got := f.hellosSeen()
 			if len(got) != len(tt.wantHellos) {
 				t.Fatalf("HELLOs %v, want %v", got, tt.wantHellos)
@@ -223,47 +222,5 @@ func TestBootstrapHello(t *testing.T) {
 				t.Error("hasFeature(0x01) = true for a feature never asked for")
 			}
 		})
-	}
-}
-
-func FuzzChooseMechanism(f *testing.F) {
-	for _, s := range []string{"", "PLAIN", "SCRAM-SHA512 SCRAM-SHA256 SCRAM-SHA1 PLAIN", "  SCRAM-SHA1\tPLAIN ", "GSSAPI"} {
-		f.Add(s, false)
-		f.Add(s, true)
-	}
-	f.Fuzz(func(t *testing.T, list string, preferPlain bool) {
-		i := chooseMechanism(list, preferPlain)
-		if i < -1 || i >= len(mechanisms) {
-			t.Fatalf("chooseMechanism(%q, %v) = %d, out of range", list, preferPlain, i)
-		}
-		if i >= 0 && !strings.Contains(list, mechanisms[i].name) {
-			t.Fatalf("chooseMechanism(%q, %v) = %s, not in the list", list, preferPlain, mechanisms[i].name)
-		}
-	})
-}
-
-func TestChooseMechanism(t *testing.T) {
-	tests := []struct {
-		list        string
-		preferPlain bool
-		want        string
-	}{
-		{"SCRAM-SHA512 SCRAM-SHA256 SCRAM-SHA1 PLAIN", false, "SCRAM-SHA512"},
-		{"PLAIN SCRAM-SHA256", false, "SCRAM-SHA256"},
-		{"PLAIN", false, "PLAIN"},
-		{"SCRAM-SHA5121 PLAINX", false, ""},
-		{"", false, ""},
-		{"SCRAM-SHA512 SCRAM-SHA256 SCRAM-SHA1 PLAIN", true, "PLAIN"},
-		{"SCRAM-SHA1 SCRAM-SHA256", true, "SCRAM-SHA256"},
-		{"", true, ""},
-	}
-	for _, tt := range tests {
-		got := ""
-		if i := chooseMechanism(tt.list, tt.preferPlain); i >= 0 {
-			got = mechanisms[i].name
-		}
-		if got != tt.want {
-			t.Errorf("chooseMechanism(%q, %v) = %q, want %q", tt.list, tt.preferPlain, got, tt.want)
-		}
 	}
 }

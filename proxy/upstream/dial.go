@@ -1,69 +1,93 @@
 package upstream
 
 import (
-	"context"
-	"crypto/tls"
-	"fmt"
-	"time"
+	"errors"
+	"slices"
 
-	"github.com/vbproxy/vbproxy/internal/tlsconf"
-	"github.com/vbproxy/vbproxy/memcached"
+	"github.com/vbproxy/vbproxy/internal/kvconn"
 	"github.com/vbproxy/vbproxy/proxy/eventloop"
 )
 
-// aLongTimeAgo is a deadline in the past: setting it aborts blocked I/O.
-var aLongTimeAgo = time.Unix(1, 0)
+// HELLO features the pool asks for: XERROR (without it many errors close the
+// connection) and SELECT_BUCKET. Nothing that changes what a plain memcached
+// client sees (mutation seqnos, JSON/snappy datatypes, collections, ...).
+const (
+	featureXError       = kvconn.FeatureXError
+	featureSelectBucket = kvconn.FeatureSelectBucket
+	// featureCollections is asked for only with Options.Collections: then
+	// every document key on the connection carries its collection ID.
+	featureCollections = kvconn.FeatureCollections
+)
 
 // dialResult is what a dial goroutine hands to its connection's loop.
 type dialResult struct {
 	fd  int
 	pre []byte // bytes read past the bootstrap replies
-	b   *bootstrapper
+	b   *handshake
 	err error
 }
 
-// connect dials the node and bootstraps the connection with ordinary
-// blocking I/O, within Options.ConnectTimeout (Node.Close aborts it), then
+// handshake is what a connection's bootstrap negotiated.
+type handshake struct {
+	plain    bool     // a plain memcached server (HELLO answered UNKNOWN_COMMAND)
+	mech     string   // SASL mechanism used, "" when none
+	features []uint16 // HELLO features the node enabled
+}
+
+// hasFeature reports whether the node enabled HELLO feature f.
+func (h *handshake) hasFeature(f uint16) bool { return slices.Contains(h.features, f) }
+
+// dialOptions are the kvconn options of a node's connections.
+func dialOptions(o *Options, scram *kvconn.SCRAMCache) kvconn.Options {
+	features := []uint16{featureXError, featureSelectBucket}
+	if o.Collections {
+		features = append(features, featureCollections)
+	}
+	return kvconn.Options{
+		Bucket: o.Bucket, User: o.User, Password: o.Password,
+		TLS: o.TLS, SCRAMOverTLS: o.SCRAMOverTLS, Agent: o.Agent, Features: features,
+		ConnectTimeout: o.ConnectTimeout, SCRAM: scram,
+	}
+}
+
+// connect dials the node and bootstraps the connection (internal/kvconn:
+// blocking I/O, within Options.ConnectTimeout; Node.Close aborts it), then
 // detaches the socket for an event loop. It runs on a goroutine of its own.
 func (n *Node) connect() dialResult {
-	ctx, cancel := context.WithTimeout(n.ctx, n.o.ConnectTimeout)
-	defer cancel()
-	nc, err := n.dialer.DialContext(ctx, "tcp", n.addr)
+	o := dialOptions(&n.o, &n.scram)
+	o.Dialer = &n.dialer
+	kc, err := kvconn.Dial(n.ctx, n.addr, o)
 	if err != nil {
-		return dialResult{fd: -1, err: fmt.Errorf("dial: %w", err)}
+		return dialResult{fd: -1, err: upstreamError(err)}
 	}
-	deadline, _ := ctx.Deadline()
-	_ = nc.SetDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(aLongTimeAgo) })
-	if n.o.TLS != nil {
-		tc := tls.Client(nc, tlsconf.ForAddr(n.o.TLS, n.addr))
-		if err := tc.HandshakeContext(ctx); err != nil {
-			stop()
-			_ = nc.Close()
-			return dialResult{fd: -1, err: fmt.Errorf("%w: %w", ErrTLS, err)}
-		}
-		nc = tc
-	}
-	rd := memcached.NewReader(nc, memcached.ReaderOptions{BufSize: 4 << 10})
-	b := &bootstrapper{w: nc, rd: rd, o: &n.o, scram: &n.scram}
-	err = b.run()
-	if !stop() && err == nil {
-		err = ctx.Err()
-	}
-	if err == nil {
-		err = nc.SetDeadline(time.Time{})
-	}
-	if err != nil {
-		_ = nc.Close()
-		if ctx.Err() == context.DeadlineExceeded || !time.Now().Before(deadline) { // the socket deadline is the context's
-			err = fmt.Errorf("bootstrap did not finish within %v: %w", n.o.ConnectTimeout, err)
-		}
-		return dialResult{fd: -1, err: err}
-	}
-	pre := append([]byte(nil), rd.Pending()...)
-	fd, _, err := eventloop.Detach(nc)
+	pre := append([]byte(nil), kc.Reader.Pending()...)
+	fd, _, err := eventloop.Detach(kc.Conn)
 	if err != nil {
 		return dialResult{fd: -1, err: err}
 	}
-	return dialResult{fd: fd, pre: pre, b: b}
+	return dialResult{fd: fd, pre: pre, b: &handshake{plain: kc.Plain, mech: kc.Mech, features: kc.Features}}
 }
+
+// upstreamError gives a bootstrap error this package's sentinels (ErrAuth,
+// ErrTLS, ErrProtocol) while keeping kvconn's message and chain.
+func upstreamError(err error) error {
+	for _, m := range [...]struct{ from, to error }{
+		{kvconn.ErrAuth, ErrAuth}, {kvconn.ErrTLS, ErrTLS}, {kvconn.ErrProtocol, ErrProtocol},
+	} {
+		if errors.Is(err, m.from) {
+			return &bootstrapError{sentinel: m.to, err: err}
+		}
+	}
+	return err
+}
+
+// bootstrapError is a kvconn error under one of this package's sentinels:
+// errors.Is finds both.
+type bootstrapError struct {
+	sentinel error
+	err      error
+}
+
+func (e *bootstrapError) Error() string { return e.err.Error() }
+
+func (e *bootstrapError) Unwrap() []error { return []error{e.sentinel, e.err} }

@@ -66,20 +66,23 @@
 //
 // # Bootstrap
 //
-// Each connection is set up as the Couchbase SDKs do it, pipelined, within
-// ConnectTimeout:
+// Each connection is set up by internal/kvconn (the one implementation of
+// the handshake, shared with vbmap's config connection), pipelined as the
+// Couchbase SDKs do it, within ConnectTimeout:
 //
 //	HELLO (XERROR, SELECT_BUCKET) + SASL_LIST_MECHS
 //	SASL_AUTH                      (PLAIN: + SELECT_BUCKET)
 //	SASL_STEP + SELECT_BUCKET      (SCRAM only)
 //
 // HELLO asks only for features that change nothing a plain memcached client
-// sees. The mechanism is the best the server lists, in the order
-// SCRAM-SHA512, SCRAM-SHA256, SCRAM-SHA1, PLAIN; SCRAM uses
-// github.com/xdg-go/scram and verifies the server's final signature. A
-// refusal (AUTH_ERROR, EACCESS, or KEY_ENOENT for an unknown bucket) is an
-// ErrAuth naming the node and the step; the connection goes down and
-// retries with backoff.
+// sees (and Collections with Options.Collections). The mechanism is the
+// best the server lists, in the order SCRAM-SHA512, SCRAM-SHA256,
+// SCRAM-SHA1, PLAIN (PLAIN first over TLS unless SCRAMOverTLS); SCRAM
+// verifies the server's final signature, and each Node caches the salted
+// password across reconnects. A refusal (AUTH_ERROR, EACCESS, or KEY_ENOENT
+// for an unknown bucket) is an ErrAuth naming the node and the step (a
+// failed TLS handshake ErrTLS); the connection goes down and retries with
+// backoff.
 //
 // Without credentials (Options.User empty) the node may be a plain memcached
 // server. memcached 1.6 answers an unknown command that carries a body and

@@ -448,12 +448,9 @@ func (f *fakeKV) scramServer(mech string) *scram.Server {
 	if s := f.scram[mech]; s != nil {
 		return s
 	}
-	var hash scram.HashGeneratorFcn
-	for _, m := range mechanisms {
-		if m.name == mech {
-			hash = m.hash
-		}
-	}
+	hash := map[string]scram.HashGeneratorFcn{
+		"SCRAM-SHA512": scram.SHA512, "SCRAM-SHA256": scram.SHA256, "SCRAM-SHA1": scram.SHA1,
+	}[mech]
 	cache := map[string]scram.StoredCredentials{}
 	var cmu sync.Mutex
 	lookup := func(user string) (scram.StoredCredentials, error) {

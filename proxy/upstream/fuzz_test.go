@@ -4,25 +4,12 @@ import (
 	"errors"
 	"io"
 	"net"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/vbproxy/vbproxy/memcached"
 )
-
-// fuzzServer answers whatever the client writes with data, then closes.
-func fuzzServer(data []byte) (client net.Conn, wait func()) {
-	client, server := net.Pipe()
-	var wg sync.WaitGroup
-	wg.Go(func() { _, _ = io.Copy(io.Discard, server) })
-	wg.Go(func() {
-		_, _ = server.Write(data)
-		server.Close()
-	})
-	return client, func() { client.Close(); wg.Wait() }
-}
 
 func fuzzResp(op memcached.Opcode, opaque uint32, st memcached.Status, value string) []byte {
 	return memcached.AppendResponse(nil, &memcached.Header{Opcode: op, Opaque: opaque}, st, 0, nil, nil, []byte(value))
@@ -34,31 +21,6 @@ func cat(bs ...[]byte) []byte {
 		out = append(out, b...)
 	}
 	return out
-}
-
-// The handshake survives any server bytes: it returns (an error, usually)
-// and never panics or hangs.
-func FuzzBootstrap(f *testing.F) {
-	resp := fuzzResp
-	f.Add(cat(resp(memcached.OpHello, 1, memcached.StatusUnknownCommand, "")), false)
-	f.Add(cat(resp(memcached.OpHello, 1, memcached.StatusSuccess, ""), resp(memcached.OpHello, 2, memcached.StatusSuccess, "\x00\x07"),
-		resp(memcached.OpSelectBucket, 3, memcached.StatusSuccess, "")), false)
-	f.Add(cat(resp(memcached.OpHello, 1, memcached.StatusSuccess, "\x00\x07\x00\x08"), resp(memcached.OpSASLList, 2, memcached.StatusSuccess, "PLAIN"),
-		resp(memcached.OpSASLAuth, 3, memcached.StatusSuccess, ""), resp(memcached.OpSelectBucket, 4, memcached.StatusSuccess, "")), true)
-	f.Add(cat(resp(memcached.OpHello, 1, memcached.StatusSuccess, ""), resp(memcached.OpSASLList, 2, memcached.StatusSuccess, "SCRAM-SHA1"),
-		resp(memcached.OpSASLAuth, 3, memcached.StatusAuthContinue, "r=abc,s=c2FsdA==,i=4096")), true)
-	f.Add([]byte{0x81, 0x1f, 0xff, 0xff, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff}, true)
-	f.Fuzz(func(t *testing.T, data []byte, auth bool) {
-		o := Options{Bucket: "default", Agent: "fuzz"}
-		if auth {
-			o.User, o.Password = "user", "password"
-		}
-		nc, wait := fuzzServer(data)
-		defer wait()
-		_ = nc.SetDeadline(time.Now().Add(5 * time.Second))
-		b := &bootstrapper{w: nc, rd: memcached.NewReader(nc, memcached.ReaderOptions{MaxBody: 1 << 16}), o: &o, scram: &scramClients{}}
-		_ = b.run()
-	})
 }
 
 // connFuzzCase is what the fuzz server sends on its next connection.

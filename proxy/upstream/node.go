@@ -7,6 +7,8 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+
+	"github.com/vbproxy/vbproxy/internal/kvconn"
 )
 
 // Node is the state one node's connections share: the address and options,
@@ -19,7 +21,7 @@ type Node struct {
 	o      Options
 	log    *slog.Logger
 	dialer net.Dialer
-	scram  scramClients
+	scram  kvconn.SCRAMCache
 	ctx    context.Context // cancelled by Close: aborts dials and bootstraps
 	cancel context.CancelFunc
 	dials  sync.WaitGroup // dial goroutines in progress
@@ -95,7 +97,7 @@ func (n *Node) attach() {
 }
 
 // connUp: a connection finished its bootstrap. wasFailed says it was down.
-func (n *Node) connUp(wasFailed bool, b *bootstrapper) {
+func (n *Node) connUp(wasFailed bool, b *handshake) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if wasFailed {
