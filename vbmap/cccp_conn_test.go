@@ -210,3 +210,38 @@ func TestConfigConnWithoutNotifications(t *testing.T) {
 		t.Errorf("applied %v, errors %q; want [3 4], none", revs, errs)
 	}
 }
+
+// After falling back to HTTP, auto tries CCCP again when the stream brings
+// a newer map that lists "cccp" (MaxBackoff later): a node upgraded in
+// the meantime then serves the config over KV.
+func TestCCCPRetriedAfterFallback(t *testing.T) {
+	f := newFakeNode(t, fDuplex, fKnown, fBrief)
+	var supported atomic.Bool
+	var rev atomic.Int64
+	rev.Store(3)
+	f.onConfig = func(req *memcached.Packet, n int) []byte {
+		if !supported.Load() {
+			return configReply(req, memcached.StatusNotSupported, nil)
+		}
+		return configReply(req, memcached.StatusSuccess, nodeConfig(1, rev.Load(), f.port(), 0, "cccp"))
+	}
+	cm := newFakeCM(t, "default")
+	cm.set(nodeConfig(1, 3, f.port(), cm.port(), "cccp"))
+	src, _, _ := startSource(t, fakeOptions(ConfigSourceAuto, cm.URL()))
+	waitReady(t, src)
+	waitFor(t, "the CCCP attempt", func() bool { return len(f.requests()) >= 1 })
+	time.Sleep(20 * time.Millisecond) // past MaxBackoff (5ms)
+	if src.kvActive.Load() {
+		t.Fatal("config connection active on a node without CCCP")
+	}
+	supported.Store(true)
+	rev.Store(4)
+	cm.push(nodeConfig(1, 4, f.port(), cm.port(), "cccp"))
+	waitFor(t, "the config connection after the retry", func() bool { return src.kvActive.Load() })
+	rev.Store(5)
+	f.write(pushPacket("default", 1, 5, nil))
+	waitFor(t, "rev 5 pushed", func() bool { return src.Current().Revision().Rev == 5 })
+	if got := src.Current().Origin(); got != OriginPush {
+		t.Errorf("origin %q, want push", got)
+	}
+}

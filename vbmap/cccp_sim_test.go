@@ -474,3 +474,21 @@ func (l *logCapture) attr(msg, key string) string {
 	}
 	return ""
 }
+
+// Refresh asks the KV nodes first (a connection of its own), so it works
+// with the cluster manager unreachable.
+func TestCCCPRefreshOverKV(t *testing.T) {
+	c, faults := faultSim(t, sim.Options{})
+	faults.setUnreachable(true)
+	src := newTestSource(t, cccpOptions(ConfigSourceAuto, kvSeed(c.Nodes()[0])))
+	old, cur, err := src.Refresh(context.Background())
+	if err != nil {
+		t.Fatalf("Refresh: %v", err)
+	}
+	if old != (Revision{}) || cur.Rev != c.Revision() || src.Current().Origin() != OriginReload {
+		t.Errorf("Refresh = %v -> %v, origin %q; want none -> %d, reload", old, cur, src.Current().Origin(), c.Revision())
+	}
+	if got := faults.accepts.Load(); got != 0 {
+		t.Errorf("cluster manager contacted %d times", got)
+	}
+}

@@ -113,8 +113,9 @@
 // one apply path, which orders configs by revision. Fallback is the SDKs':
 // when every node answers GET_CLUSTER_CONFIG with NOT_SUPPORTED,
 // UNKNOWN_COMMAND, KEY_ENOENT or NO_BUCKET (or is plain memcached), auto
-// stays on the HTTP stream and tries CCCP again once the stream brings a
-// newer map listing "cccp" (at most once per MaxBackoff); in cccp mode,
+// stays on the HTTP stream and tries CCCP again with the first newer map
+// listing "cccp" that the stream brings at least MaxBackoff later; in cccp
+// mode,
 // Run gives up if that happens before the first map. Memcached (ketama)
 // buckets are refused by every source (ErrMemcachedBucket).
 //

@@ -153,3 +153,55 @@ func TestSourceTLSRefusedWithSim(t *testing.T) {
 		t.Errorf("NewSource(http and https seeds) = %v, want vbmap: seeds mix http and https", err)
 	}
 }
+
+// A couchbases:// seed: the config connection is TLS (PLAIN over TLS, the
+// cluster's CA), the map's nodes are their KV TLS addresses, and a
+// rebalance arrives pushed, with the added node's TLS port.
+func TestCCCPTLSWithSim(t *testing.T) {
+	c, pool := startTLSSim(t, 2)
+	o := cccpOptions(ConfigSourceCCCP, "couchbases://"+c.Nodes()[0].KVTLSAddr())
+	o.TLSConfig = &tls.Config{RootCAs: pool}
+	src, rec, _ := startSource(t, o)
+	waitReady(t, src)
+	if got := src.Current().Origin(); got != OriginCCCP {
+		t.Errorf("first map origin %q, want cccp", got)
+	}
+	tlsOf := kvTLSAddrs(c)
+	for i, n := range src.Current().Nodes() {
+		found := false
+		for _, a := range tlsOf {
+			found = found || a == n.Addr
+		}
+		if !found {
+			t.Errorf("node %d address %q is not a KV TLS address (%v)", i, n.Addr, tlsOf)
+		}
+	}
+	added, err := c.AddNode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.Rebalance(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitRev(t, src, c, 5*time.Second)
+	if m := src.Current(); m.Origin() != OriginPush || !containsAddr(m, added.KVTLSAddr()) {
+		t.Errorf("after the rebalance: origin %q, added node %s present %v; want push and present", m.Origin(), added.KVTLSAddr(), containsAddr(m, added.KVTLSAddr()))
+	}
+	if _, _, errs := rec.snapshot(); len(errs) != 0 {
+		t.Errorf("errors: %q", errs)
+	}
+	// An untrusted CA is ErrCertificate from the config connection too.
+	bad := cccpOptions(ConfigSourceCCCP, "couchbases://"+c.Nodes()[0].KVTLSAddr())
+	other, err := certs.NewCA("some other CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad.TLSConfig = &tls.Config{RootCAs: other.Pool()}
+	s := newTestSource(t, bad)
+	_, _, err = s.Refresh(context.Background())
+	if !errors.Is(err, ErrCertificate) || !strings.Contains(err.Error(), "couchbases://") {
+		t.Errorf("Refresh with an untrusted CA: %v, want ErrCertificate naming the couchbases:// address", err)
+	}
+}

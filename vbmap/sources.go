@@ -30,8 +30,8 @@ type sourceResult struct {
 //     the HTTP stream beside it, from the HTTP seeds or from the nodes'
 //     cluster manager URLs once a map is known. When no node serves the
 //     config over KV, the HTTP stream carries on alone, and the KV
-//     connection is tried again once the HTTP stream brings a newer map
-//     with "cccp" (at most once per MaxBackoff).
+//     connection is tried again with the first newer map listing "cccp"
+//     applied at least MaxBackoff later.
 func (s *Source) runSources(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
