@@ -32,7 +32,7 @@ func (s *session) sasl(sl *slot) {
 		s.localError(sl, memcached.StatusUnknownCommand, "Unknown command")
 		return
 	}
-	users := s.lst.Users
+	users := s.lst.users()
 	if len(users) == 0 {
 		s.reply(sl, memcached.StatusSuccess, nil, msgAuthenticated)
 		return

@@ -102,7 +102,7 @@ func (s *session) growIn() {
 	want := clientOutBuf
 	switch s.proto {
 	case protoBinary:
-		if _, _, w, err := memcached.Frame(s.in, memcached.MagicRequest, memcached.MaxKeyLen, s.srv.o.MaxRequestSize); err == nil {
+		if _, _, w, err := memcached.Frame(s.in, memcached.MagicRequest, memcached.MaxKeyLen, s.srv.maxRequestSize()); err == nil {
 			want = max(want, w)
 		}
 	case protoText:
@@ -154,7 +154,7 @@ func (s *session) parseBinary(b []byte) int {
 			s.blocked = true
 			return off
 		}
-		h, n, want, err := memcached.Frame(b[off:], memcached.MagicRequest, memcached.MaxKeyLen, s.srv.o.MaxRequestSize)
+		h, n, want, err := memcached.Frame(b[off:], memcached.MagicRequest, memcached.MaxKeyLen, s.srv.maxRequestSize())
 		if err != nil {
 			var pe *memcached.ProtocolError
 			if !errors.As(err, &pe) || !pe.Recoverable {

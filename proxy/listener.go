@@ -3,6 +3,7 @@ package proxy
 import (
 	"fmt"
 	"net"
+	"sync/atomic"
 
 	"github.com/vbproxy/vbproxy/proxy/edge"
 )
@@ -12,6 +13,8 @@ import (
 // can serve several collections of one bucket over the same connections.
 // Serve uses the Listener that the Server's Options describe.
 type Listener struct {
+	// Name identifies the listener for SetUsers (a config's address).
+	Name string
 	// Protocols restricts the client protocols (ProtocolsBoth by default).
 	Protocols Protocols
 	// Edge admits connections (PROXY header, TLS); nil = plain TCP.
@@ -27,18 +30,28 @@ type Listener struct {
 	// collection; "" (or "_default._default") is the default collection.
 	// A named collection needs Options.Collections.
 	Collection string
+
+	fromOptions bool // built by Serve from Options: its users follow Reconfigure
 }
 
 // listener is a Listener being served.
 type listener struct {
 	Listener
-	coll *collection // nil for the default collection
+	coll     *collection // nil for the default collection
+	usersNow atomic.Pointer[map[string]string]
+	ownUsers bool // Users given to ServeListener: Reconfigure leaves them
 }
+
+// users returns the listener's current users (SetUsers, Reconfigure).
+func (l *listener) users() map[string]string { return *l.usersNow.Load() }
+
+func (l *listener) setUsers(u map[string]string) { l.usersNow.Store(&u) }
 
 // listenerFromOptions is the Listener Serve uses.
 func (o *Options) listener() Listener {
 	return Listener{
-		Protocols: o.Protocols, Edge: o.Edge, AllowFlush: o.AllowFlush, Users: o.Users,
+		fromOptions: true,
+		Protocols:   o.Protocols, Edge: o.Edge, AllowFlush: o.AllowFlush, Users: o.Users,
 		ReadReplicas: o.ReadReplicas, Collection: o.Collection,
 	}
 }
@@ -54,7 +67,8 @@ func (s *Server) newListener(l Listener) (*listener, error) {
 			return nil, fmt.Errorf("%w: Users has an empty user name", ErrInvalidOptions)
 		}
 	}
-	lst := &listener{Listener: l}
+	lst := &listener{Listener: l, ownUsers: !l.fromOptions}
+	lst.setUsers(l.Users)
 	path, err := collectionPath(l.Collection)
 	if err != nil {
 		return nil, err

@@ -187,6 +187,11 @@ type Options struct {
 	Users map[string]string
 	// Version is the VERSION reply. "" means DefaultVersion.
 	Version string
+	// SlowLog receives the requests slower than SlowRequest (0 = off);
+	// SlowRequestKeys adds their keys. Reconfigure changes both. nil: none.
+	SlowLog         SlowLogger
+	SlowRequest     time.Duration
+	SlowRequestKeys bool
 	// Logger receives one line per event that matters (nothing per request
 	// at info level). nil means discard.
 	Logger *slog.Logger

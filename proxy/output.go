@@ -48,6 +48,7 @@ func (s *session) account(sl *slot, status memcached.Status) {
 	}
 	s.ls.c.count(sl.op, status, !sl.byNode)
 	d := time.Duration(s.ls.lp.Now() - sl.start)
+	s.slowRequest(sl, status, d)
 	if po := s.srv.pobs; po != nil {
 		proto := "binary"
 		if s.proto == protoText {

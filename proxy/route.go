@@ -157,6 +157,7 @@ func (sl *slot) transmit(m *vbmap.Map, node int) {
 	memcached.SetVBucket(pkt, sl.vb)
 	sl.req.Packet = pkt
 	sl.req.Deadline = sl.activeDeadline()
+	sl.sentAt = s.ls.lp.Now()
 	err := c.Send(&sl.req)
 	switch {
 	case err == nil:

@@ -23,9 +23,11 @@ import (
 // methods are safe for concurrent use. Create it with New.
 type Server struct {
 	o       Options
+	lv      live // the settings Reconfigure changes
 	log     *slog.Logger
 	obs     Observer
 	pobs    ProtocolObserver // obs, when it implements it
+	upObs   UpstreamObserver // obs, when it implements it
 	version []byte
 	started time.Time
 	loops   []*loopState
@@ -37,11 +39,13 @@ type Server struct {
 	ctx     context.Context
 	cancel  context.CancelFunc // at Shutdown: aborts admissions in progress
 
-	mu        sync.Mutex
-	listeners map[net.Listener]struct{}
-	sessions  map[*session]struct{}
-	serving   int
-	admitting sync.WaitGroup // Serve loops and PROXY-header goroutines: they hand connections to loops
+	mu           sync.Mutex
+	listeners    map[net.Listener]struct{}
+	lsts         map[*listener]struct{} // listeners being served
+	defaultUsers map[string]string      // the users of listeners without their own (Reconfigure)
+	sessions     map[*session]struct{}
+	serving      int
+	admitting    sync.WaitGroup // Serve loops and PROXY-header goroutines: they hand connections to loops
 
 	nodesMu   sync.Mutex
 	nodes     map[string]*upstream.Node // nodes of the current map
@@ -78,25 +82,29 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		o:           o,
-		log:         o.Logger,
-		obs:         o.Observer,
-		version:     []byte(o.Version),
-		started:     time.Now(),
-		closed:      make(chan struct{}),
-		listeners:   make(map[net.Listener]struct{}),
-		sessions:    make(map[*session]struct{}),
-		nodes:       make(map[string]*upstream.Node),
-		refs:        make(map[*upstream.Node]int),
-		retired:     make(map[*upstream.Node]bool),
-		lastOffer:   make(map[string][]byte),
-		collections: make(map[string]*collection),
+		o:            o,
+		log:          o.Logger,
+		obs:          o.Observer,
+		version:      []byte(o.Version),
+		started:      time.Now(),
+		closed:       make(chan struct{}),
+		listeners:    make(map[net.Listener]struct{}),
+		lsts:         make(map[*listener]struct{}),
+		defaultUsers: o.Users,
+		sessions:     make(map[*session]struct{}),
+		nodes:        make(map[string]*upstream.Node),
+		refs:         make(map[*upstream.Node]int),
+		retired:      make(map[*upstream.Node]bool),
+		lastOffer:    make(map[string][]byte),
+		collections:  make(map[string]*collection),
 	}
 	if s.obs == nil {
 		s.obs = nopObserver{}
 	}
 	s.pobs, _ = s.obs.(ProtocolObserver)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.lv.store(&s.o)
+	s.upObs, _ = s.obs.(UpstreamObserver)
 	s.upOpts = upstream.Options{
 		Bucket:           o.Bucket,
 		User:             o.User,
@@ -250,12 +258,14 @@ func (s *Server) ServeListener(ln net.Listener, l Listener) error {
 		return ErrServerClosed
 	}
 	s.listeners[ln] = struct{}{}
+	s.lsts[lst] = struct{}{}
 	s.serving++
 	s.admitting.Add(1)
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
 		delete(s.listeners, ln)
+		delete(s.lsts, lst)
 		s.serving--
 		s.mu.Unlock()
 		s.admitting.Done()
@@ -297,7 +307,7 @@ func isTemporary(err error) bool {
 // shutting down.
 func (s *Server) accept(c net.Conn, lst *listener) {
 	n := s.connsOpen.Add(1)
-	if max := s.o.MaxConns; max > 0 && n > int64(max) {
+	if max := s.lv.maxConns.Load(); max > 0 && n > max {
 		s.connsOpen.Add(-1)
 		s.refuse(c, "max_connections reached")
 		return
@@ -356,7 +366,7 @@ func (s *Server) handoff(c net.Conn, lst *listener, remote, local string, pre []
 // startSession runs on the loop: the session is registered and starts.
 func (ls *loopState) startSession(lst *listener, fd int, remote, local string, pre []byte, user string) {
 	s := newSession(ls, lst, fd, remote, local)
-	if _, ok := lst.Users[user]; ok && user != "" {
+	if _, ok := lst.users()[user]; ok && user != "" {
 		// A verified client certificate stands in for SASL.
 		s.authed = true
 		s.authedNow.Store(true)

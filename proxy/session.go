@@ -92,7 +92,7 @@ func newSession(ls *loopState, lst *listener, fd int, remote, local string) *ses
 		local:  local,
 		since:  time.Now(),
 		depth:  srv.o.PipelineDepth,
-		authed: len(lst.Users) == 0,
+		authed: len(lst.users()) == 0,
 	}
 	ls.nextSet = (ls.nextSet + 1) % len(ls.sets)
 	s.authedNow.Store(s.authed)
@@ -113,8 +113,8 @@ func (s *session) start(pre []byte) {
 		s.close()
 		return
 	}
-	if d := s.srv.o.IdleTimeout; d > 0 {
-		s.ls.lp.After(&s.idle, d)
+	if d := s.srv.lv.idleTimeout.Load(); d > 0 {
+		s.ls.lp.After(&s.idle, time.Duration(d))
 	}
 	s.log.Debug("client connected")
 	if len(pre) > 0 {
@@ -190,14 +190,17 @@ func (s *session) close() {
 // idleCheck closes a client that sent nothing for IdleTimeout (after its
 // outstanding replies).
 func (s *session) idleCheck() {
-	d := int64(s.srv.o.IdleTimeout)
+	d := s.srv.lv.idleTimeout.Load()
+	if d <= 0 {
+		return // turned off by Reconfigure
+	}
 	now := s.ls.lp.Now()
 	if since := now - s.lastActive; since < d {
 		s.ls.lp.Schedule(&s.idle, s.lastActive+d)
 		return
 	}
 	if !s.readDone {
-		s.log.Debug("closing idle client connection", "idle_timeout", s.srv.o.IdleTimeout)
+		s.log.Debug("closing idle client connection", "idle_timeout", time.Duration(d))
 		s.readDone = true
 		s.maybeClose()
 	}

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"errors"
+	"time"
 
 	"github.com/vbproxy/vbproxy/memcached"
 	"github.com/vbproxy/vbproxy/proxy/eventloop"
@@ -61,6 +62,7 @@ type slot struct {
 	replicaIdx  int  // the next replica of the vBucket to try
 	sentMap     *vbmap.Map
 	sentAddr    string
+	sentAt      int64  // loop time of the last send (UpstreamObserver)
 	refused     string // the node that answered NOT_MY_VBUCKET
 	fwdTried    bool
 	backoff     int64
@@ -87,6 +89,9 @@ type slot struct {
 // buffer; any other is copied into the slot.
 func (sl *slot) Complete(r *upstream.Request) {
 	s := sl.sess
+	if uo := s.srv.upObs; uo != nil && r.Err == nil {
+		uo.UpstreamRequest(r.Node, r.Resp.Status, time.Duration(s.ls.lp.Now()-sl.sentAt))
+	}
 	if sl.replicaRead {
 		st := memcached.StatusETMPFAIL
 		if r.Err == nil {

@@ -93,7 +93,7 @@ func (s *session) refuseProtocol(reply []byte) {
 // textValueLimit is the largest text value accepted: the request size limit
 // less what the binary request adds (extras and the longest key).
 func (s *session) textValueLimit() int {
-	return max(s.srv.o.MaxRequestSize-8-memcached.MaxKeyLen, 1)
+	return max(s.srv.maxRequestSize()-8-memcached.MaxKeyLen, 1)
 }
 
 // parseText issues slots for the whole commands at the start of b and
@@ -124,7 +124,7 @@ func (s *session) parseText(b []byte) int {
 // it consumed, or ok false when it needs more bytes or a free slot (then it
 // consumed nothing, and sets blocked or textWant).
 func (s *session) textCommand(buf []byte) (n int, ok bool) {
-	maxGet := s.srv.o.MaxRequestSize
+	maxGet := s.srv.maxRequestSize()
 	if !s.authed {
 		maxGet = 0 // memcached's authentication reader makes no multiget exception
 	}
@@ -310,7 +310,8 @@ func (s *session) textLocal(req *memcached.TextRequest) bool {
 }
 
 // textStats is the reply to "stats": the proxy's counters as STAT lines
-// (memcached's names where they mean the same), then END. "stats proxy" is
+// (memcached's names where they mean the same; a stat with no value, such
+// as the bucket of a listener without one, is left out), then END. "stats proxy" is
 // the same; any other group is ERROR, as memcached answers one it does not
 // know.
 func (s *session) textStats(req *memcached.TextRequest) []byte {
@@ -318,7 +319,11 @@ func (s *session) textStats(req *memcached.TextRequest) []byte {
 		return []byte("ERROR\r\n")
 	}
 	var b []byte
-	s.srv.eachStat(func(k, v string) { b = memcached.AppendTextStat(b, k, v) })
+	s.srv.eachStat(func(k, v string) {
+		if v != "" { // "STAT bucket " breaks clients that split on spaces
+			b = memcached.AppendTextStat(b, k, v)
+		}
+	})
 	return memcached.AppendTextEnd(b)
 }
 
@@ -382,7 +387,7 @@ func (s *session) textAuth(buf, line []byte, next int) (int, bool) {
 	switch {
 	case err != nil:
 		reply = err.Reply
-	case checkUser(s.lst.Users, user, pass):
+	case checkUser(s.lst.users(), user, pass):
 		s.authed = true
 		s.authedNow.Store(true)
 	default:
