@@ -134,14 +134,6 @@ func (s *session) parse(b []byte) int {
 			return len(b)
 		}
 	}
-	if s.proto == protoText {
-		return s.parseText(b)
-	}
-	return s.parseBinary(b)
-}
-
-// parseBinary is parse for a binary-protocol session.
-func (s *session) parseBinary(b []byte) int {
 	off := 0
 	for off < len(b) && !s.readDone {
 		if s.skip > 0 {
@@ -154,46 +146,63 @@ func (s *session) parseBinary(b []byte) int {
 			s.blocked = true
 			return off
 		}
-		h, n, want, err := memcached.Frame(b[off:], memcached.MagicRequest, memcached.MaxKeyLen, s.srv.maxRequestSize())
-		if err != nil {
-			var pe *memcached.ProtocolError
-			if !errors.As(err, &pe) || !pe.Recoverable {
-				s.log.Warn("closing client connection: protocol error", "err", err)
-				s.readDone = true
-				s.maybeClose()
-				return len(b)
-			}
-			sl := s.acquire()
-			if sl == nil {
-				s.blocked = true
-				return off
-			}
-			s.begin(sl, &pe.Header)
-			s.log.Debug("client request refused", "err", err)
-			s.skip = int64(want)
-			sl.fail(pe.Status, refusedMessage(pe))
-			continue
+		var n int
+		var ok bool
+		if s.proto == protoText {
+			n, ok = s.textCommand(b[off:])
+		} else {
+			n, ok = s.binaryRequest(b[off:])
 		}
-		if n == 0 {
-			return off // a partial request
+		if !ok {
+			return off
+		}
+		off += n
+	}
+	return off
+}
+
+// binaryRequest handles the binary request at the start of buf. It returns
+// the bytes it consumed, or ok false when it needs more bytes or a free
+// slot (then it consumed nothing).
+func (s *session) binaryRequest(buf []byte) (n int, ok bool) {
+	h, n, want, err := memcached.Frame(buf, memcached.MagicRequest, memcached.MaxKeyLen, s.srv.maxRequestSize())
+	if err != nil {
+		var pe *memcached.ProtocolError
+		if !errors.As(err, &pe) || !pe.Recoverable {
+			s.log.Warn("closing client connection: protocol error", "err", err)
+			s.readDone = true
+			s.maybeClose()
+			return len(buf), true
 		}
 		sl := s.acquire()
 		if sl == nil {
 			s.blocked = true
-			return off
+			return 0, false
 		}
-		sl.pkt.Load(b[off : off+n])
-		sl.size = n
-		s.inflight += n
-		off += n
-		s.begin(sl, &h)
-		s.dispatch(sl)
-		if s.quitting {
-			s.readDone = true
-			s.markDirty() // close once the earlier replies are written
-		}
+		s.begin(sl, &pe.Header)
+		s.log.Debug("client request refused", "err", err)
+		s.skip = int64(want)
+		sl.fail(pe.Status, refusedMessage(pe))
+		return 0, true
 	}
-	return off
+	if n == 0 {
+		return 0, false // a partial request
+	}
+	sl := s.acquire()
+	if sl == nil {
+		s.blocked = true
+		return 0, false
+	}
+	sl.pkt.Load(buf[:n])
+	sl.size = n
+	s.inflight += n
+	s.begin(sl, &h)
+	s.dispatch(sl)
+	if s.quitting {
+		s.readDone = true
+		s.markDirty() // close once the earlier replies are written
+	}
+	return n, true
 }
 
 // resume parses what is pending and reads again after backpressure ended.

@@ -150,4 +150,3 @@ func TestUpstreamObserver(t *testing.T) {
 		t.Errorf("upstream replies per node %v, want 20 over both nodes", obs.nodes)
 	}
 }
-

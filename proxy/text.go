@@ -96,30 +96,6 @@ func (s *session) textValueLimit() int {
 	return max(s.srv.maxRequestSize()-8-memcached.MaxKeyLen, 1)
 }
 
-// parseText issues slots for the whole commands at the start of b and
-// returns how many bytes it consumed.
-func (s *session) parseText(b []byte) int {
-	off := 0
-	for off < len(b) && !s.readDone {
-		if s.skip > 0 {
-			d := int(min(s.skip, int64(len(b)-off)))
-			off += d
-			s.skip -= int64(d)
-			continue
-		}
-		if s.overBudget() {
-			s.blocked = true
-			return off
-		}
-		n, ok := s.textCommand(b[off:])
-		if !ok {
-			return off
-		}
-		off += n
-	}
-	return off
-}
-
 // textCommand handles the command at the start of buf. It returns the bytes
 // it consumed, or ok false when it needs more bytes or a free slot (then it
 // consumed nothing, and sets blocked or textWant).
