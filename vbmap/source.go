@@ -61,9 +61,11 @@ type SourceOptions struct {
 	Network string
 	// TLS makes every config parse with ParseOptions.TLS: nodes' KV
 	// addresses use their kvSSL ports and management URLs are https with
-	// mgmtSSL. It is implied by https seeds; with it, a seed without a
-	// scheme gets "https://" and an http:// seed is an error. Set it for a
-	// MapFile of a TLS cluster. Default false (unless a seed is https).
+	// mgmtSSL; the KV config connection is TLS. It is implied by TLS seeds
+	// (https://, couchbases://, host:11207); with it, a seed without a
+	// scheme gets "https://" and a plain seed (http://, couchbase://,
+	// host:11210) is an error. Set it for a MapFile of a TLS cluster.
+	// Default false (unless a seed is a TLS one).
 	TLS bool
 	// TLSConfig configures TLS for the default HTTP client and the KV
 	// config connection (CA pool, client certificate, ...); it is cloned,
