@@ -18,9 +18,9 @@ type BucketMetrics struct {
 	m      *Metrics
 	bucket string
 
-	nStatus  int
-	requests []atomic.Pointer[counterRef]  // [opcode index * nStatus + status index]
-	duration []atomic.Pointer[observerRef] // [opcode index]
+	nOps, nStatus int
+	requests      []atomic.Pointer[counterRef]  // [(protocol * nOps + opcode index) * nStatus + status index]
+	duration      []atomic.Pointer[observerRef] // [protocol * nOps + opcode index]
 
 	conns    prometheus.Gauge
 	accepted prometheus.Counter
@@ -47,9 +47,10 @@ type observerRef struct{ o prometheus.Observer }
 
 // upstreamMetrics are the pre-resolved children of one node.
 type upstreamMetrics struct {
-	transitions [numUpstreamStates]prometheus.Counter
-	errors      [len(errorKinds)]prometheus.Counter
-	stats       nodeStats
+	transitions  [numUpstreamStates]prometheus.Counter
+	errors       [len(errorKinds)]prometheus.Counter
+	replicaReads prometheus.Counter
+	stats        nodeStats
 }
 
 func newBucketMetrics(m *Metrics, bucket string) *BucketMetrics {
@@ -57,9 +58,10 @@ func newBucketMetrics(m *Metrics, bucket string) *BucketMetrics {
 	b := &BucketMetrics{
 		m:        m,
 		bucket:   bucket,
+		nOps:     nOps,
 		nStatus:  nStatus,
-		requests: make([]atomic.Pointer[counterRef], nOps*nStatus),
-		duration: make([]atomic.Pointer[observerRef], nOps),
+		requests: make([]atomic.Pointer[counterRef], int(numProtocols)*nOps*nStatus),
+		duration: make([]atomic.Pointer[observerRef], int(numProtocols)*nOps),
 
 		conns:    m.clientConns.WithLabelValues(bucket),
 		accepted: m.clientAccepted.WithLabelValues(bucket),
@@ -89,23 +91,40 @@ func newBucketMetrics(m *Metrics, bucket string) *BucketMetrics {
 // Name returns the bucket label value.
 func (b *BucketMetrics) Name() string { return b.bucket }
 
-// Request records one client-visible request outcome.
+// Request records one client-visible outcome of a binary-protocol request
+// (proxy.Observer.Request, which carries no protocol).
 func (b *BucketMetrics) Request(op memcached.Opcode, status memcached.Status, d time.Duration) {
+	b.RequestProtocol(ProtocolBinary, op, status, d)
+}
+
+// RequestProtocol records one client-visible request outcome of a client
+// speaking protocol p (proxy.ProtocolObserver; text and meta commands are
+// counted under the binary opcode they were translated to).
+func (b *BucketMetrics) RequestProtocol(p Protocol, op memcached.Opcode, status memcached.Status, d time.Duration) {
+	if p >= numProtocols {
+		p = ProtocolOther
+	}
 	oi := b.m.ops.of(op)
-	i := oi*b.nStatus + b.m.statuses.of(status)
+	si := b.m.statuses.of(status)
+	di := int(p)*b.nOps + oi
+	i := di*b.nStatus + si
 	c := b.requests[i].Load()
 	if c == nil {
-		c = &counterRef{b.m.requests.WithLabelValues(b.bucket, b.m.ops.names[oi], b.m.statuses.names[i%b.nStatus])}
+		c = &counterRef{b.m.requests.WithLabelValues(b.bucket, protocolNames[p], b.m.ops.names[oi], b.m.statuses.names[si])}
 		b.requests[i].Store(c)
 	}
 	c.c.Inc()
-	h := b.duration[oi].Load()
+	h := b.duration[di].Load()
 	if h == nil {
-		h = &observerRef{b.m.requestDuration.WithLabelValues(b.bucket, b.m.ops.names[oi])}
-		b.duration[oi].Store(h)
+		h = &observerRef{b.m.requestDuration.WithLabelValues(b.bucket, protocolNames[p], b.m.ops.names[oi])}
+		b.duration[di].Store(h)
 	}
 	h.o.Observe(d.Seconds())
 }
+
+// ReplicaRead records a read that a replica on node answered because its
+// active node had failed (proxy.ReplicaObserver).
+func (b *BucketMetrics) ReplicaRead(node string) { b.node(node).replicaReads.Inc() }
 
 // ClientConn records a client connection event.
 func (b *BucketMetrics) ClientConn(ev ConnEvent) {
@@ -204,6 +223,7 @@ func (b *BucketMetrics) node(addr string) *upstreamMetrics {
 	for i, k := range errorKinds {
 		n.errors[i] = b.m.upErrors.WithLabelValues(b.bucket, addr, k)
 	}
+	n.replicaReads = b.m.replicaReads.WithLabelValues(b.bucket, addr)
 	next := make(map[string]*upstreamMetrics, len(old)+1)
 	for k, v := range old {
 		next[k] = v

@@ -12,13 +12,44 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 }
 
 // readyz answers 200 when every bucket has a map and its listeners are
-// serving, and 503 with the reasons otherwise (or "shutting down").
+// serving, and 503 with the reasons otherwise (or "shutting down"). The
+// first line is "ok" or the reasons; the lines after it, when there are
+// any, are details that do not change the answer: each node that is not
+// up, with why ("bucket "b": node h:11207 down: TLS: certificate expired
+// at ..."), then Options.Warnings as "warning: ...".
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	code, first := http.StatusOK, "ok"
 	if reason := s.notReady(); reason != "" {
-		writeText(w, http.StatusServiceUnavailable, reason)
+		code, first = http.StatusServiceUnavailable, reason
+	}
+	if s.draining.Load() {
+		writeText(w, code, first)
 		return
 	}
-	writeText(w, http.StatusOK, "ok")
+	writeText(w, code, strings.Join(append([]string{first}, s.readyDetails()...), "\n"))
+}
+
+// readyDetails lists the nodes that are not up (with a reason) and the
+// warnings.
+func (s *Server) readyDetails() []string {
+	var out []string
+	for i := range s.buckets {
+		b := &s.buckets[i]
+		if b.Nodes == nil {
+			continue
+		}
+		for _, n := range b.Nodes() {
+			if n.State != "up" && n.Reason != "" {
+				out = append(out, fmt.Sprintf("bucket %q: node %s %s: %s", b.Name, n.Addr, n.State, n.Reason))
+			}
+		}
+	}
+	if s.warnings != nil {
+		for _, w := range s.warnings() {
+			out = append(out, "warning: "+w)
+		}
+	}
+	return out
 }
 
 // Ready reports whether /readyz would answer 200.

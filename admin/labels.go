@@ -73,6 +73,44 @@ func (x *statusIndex) of(s memcached.Status) int {
 	return int(x.idx[s])
 }
 
+// Protocol is the client protocol of a request (the protocol label): the
+// proxy's "binary", "text" (classic text commands) and "meta" (meta
+// commands); ParseProtocol maps anything else to ProtocolOther.
+type Protocol uint8
+
+// Client protocols.
+const (
+	ProtocolBinary Protocol = iota
+	ProtocolText
+	ProtocolMeta
+	ProtocolOther
+	numProtocols
+)
+
+var protocolNames = [numProtocols]string{"binary", "text", "meta", labelOther}
+
+// ParseProtocol returns the Protocol of a proxy protocol name, without
+// allocating.
+func ParseProtocol(name string) Protocol {
+	switch name {
+	case "binary":
+		return ProtocolBinary
+	case "text":
+		return ProtocolText
+	case "meta":
+		return ProtocolMeta
+	}
+	return ProtocolOther
+}
+
+// String returns the label value.
+func (p Protocol) String() string {
+	if p < numProtocols {
+		return protocolNames[p]
+	}
+	return labelOther
+}
+
 // Upstream error kinds reported by the proxy (proxy.Observer.UpstreamError).
 var errorKinds = [...]string{"timeout", "io", "queue_full", "down", "auth", labelOther}
 

@@ -46,6 +46,7 @@ type Metrics struct {
 	clientOut       *prometheus.CounterVec
 	upTransitions   *prometheus.CounterVec
 	upErrors        *prometheus.CounterVec
+	replicaReads    *prometheus.CounterVec
 	nmvbRetries     *prometheus.CounterVec
 	mapRevision     *prometheus.GaugeVec
 	mapEpoch        *prometheus.GaugeVec
@@ -56,7 +57,8 @@ type Metrics struct {
 	mapFetchErrors  *prometheus.CounterVec
 	reloads         *prometheus.CounterVec
 
-	nodes *nodesCollector
+	nodes     *nodesCollector
+	listeners *listenersCollector
 
 	mu      sync.Mutex
 	buckets map[string]*BucketMetrics
@@ -86,13 +88,13 @@ func NewMetrics(o MetricsOptions) *Metrics {
 	}
 
 	m.requests = counter("requests_total",
-		"Client requests answered, by bucket, opcode and the status returned to the client (quiet replies that were suppressed count too). Unknown opcodes and statuses are \"other\".",
-		"bucket", "opcode", "status")
+		"Client requests answered, by bucket, client protocol (binary, text, meta), opcode and the status returned to the client (quiet replies that were suppressed count too; text and meta commands count under the binary opcode they became). Unknown opcodes and statuses are \"other\".",
+		"bucket", "protocol", "opcode", "status")
 	m.requestDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: Namespace, Name: "request_duration_seconds",
-		Help:    "Time from reading a client request to having its outcome ready, NOT_MY_VBUCKET retries included, by bucket and opcode.",
+		Help:    "Time from reading a client request to having its outcome ready, NOT_MY_VBUCKET retries included, by bucket, client protocol and opcode.",
 		Buckets: requestDurationBuckets[:],
-	}, []string{"bucket", "opcode"})
+	}, []string{"bucket", "protocol", "opcode"})
 	m.reg.MustRegister(m.requestDuration)
 	m.clientConns = gauge("client_connections",
 		"Client connections open now.", "bucket")
@@ -110,6 +112,9 @@ func NewMetrics(o MetricsOptions) *Metrics {
 	m.upErrors = counter("upstream_errors_total",
 		"Forwarded requests that failed without a reply from the node, by kind: timeout (no reply within upstream.operation_timeout), io (connection broke), queue_full (too many pending requests on the node), down (no connection to the node), auth (the node refused the credentials).",
 		"bucket", "node", "kind")
+	m.replicaReads = counter("replica_reads_total",
+		"Reads answered by a replica on the node because the vBucket's active node was down, late or missing (listeners with read_replicas: on_failure), by bucket and the replica's node.",
+		"bucket", "node")
 	m.nmvbRetries = counter("nmvb_retries_total",
 		"Requests re-sent after a node answered NOT_MY_VBUCKET (the map was out of date, usually during a rebalance or failover).", "bucket")
 	m.mapRevision = gauge("map_revision",
@@ -132,6 +137,8 @@ func NewMetrics(o MetricsOptions) *Metrics {
 
 	m.nodes = newNodesCollector()
 	m.reg.MustRegister(m.nodes)
+	m.listeners = newListenersCollector()
+	m.reg.MustRegister(m.listeners)
 	m.reg.MustRegister(newUpstreamCollector(m))
 
 	info := prometheus.NewGaugeVec(prometheus.GaugeOpts{

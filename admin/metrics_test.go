@@ -41,6 +41,9 @@ func TestMetricsGolden(t *testing.T) {
 	b.Request(memcached.OpGet, memcached.StatusSuccess, 300*time.Microsecond)
 	b.Request(memcached.OpGet, memcached.StatusKeyENOENT, 2*time.Millisecond)
 	b.Request(0x60, 0x7f, time.Second)
+	b.RequestProtocol(ProtocolText, memcached.OpGet, memcached.StatusSuccess, 400*time.Microsecond)
+	b.RequestProtocol(ProtocolMeta, memcached.OpSet, memcached.StatusSuccess, 400*time.Microsecond)
+	b.ReplicaRead("127.0.0.1:11210")
 	b.ClientConn(ConnAccepted)
 	b.ClientConn(ConnAccepted)
 	b.ClientConn(ConnClosed)
@@ -56,6 +59,14 @@ func TestMetricsGolden(t *testing.T) {
 	b.reload(true)
 	m.AddNodeSource("default", func() []NodeStatus {
 		return []NodeStatus{{Addr: "127.0.0.1:11210", State: "up", Conns: 2}}
+	})
+	m.AddListenerSource("default", "127.0.0.1:11207", func() ListenerStats {
+		return ListenerStats{Admitting: 2, Handshaking: 1, Admitted: 10, WithHeader: 4,
+			Refused: []ReasonCount{{"untrusted_source", 3}, {"tls_handshake_failed", 1}},
+			TLS:     true, CertNotAfter: time.Unix(1893456000, 0), CertReloads: 2, CertReloadErrors: 1, CertReloadFailing: true}
+	})
+	m.AddListenerSource("default", "127.0.0.1:11211", func() ListenerStats {
+		return ListenerStats{Admitted: 5, WithHeader: 5, Refused: []ReasonCount{{"no_proxy_header", 2}}}
 	})
 
 	got := exposition(t, m)
@@ -84,6 +95,11 @@ func TestMetricsLint(t *testing.T) {
 	b.UpstreamError("127.0.0.1:11210", "io")
 	b.UpstreamRequest("127.0.0.1:11210", memcached.StatusSuccess, time.Millisecond)
 	m.AddNodeSource("default", func() []NodeStatus { return []NodeStatus{{Addr: "127.0.0.1:11210", State: "up", Conns: 1}} })
+	b.RequestProtocol(ProtocolText, memcached.OpGet, memcached.StatusSuccess, time.Millisecond)
+	b.ReplicaRead("127.0.0.1:11210")
+	m.AddListenerSource("default", "127.0.0.1:11207", func() ListenerStats {
+		return ListenerStats{Refused: []ReasonCount{{"untrusted_source", 1}}, TLS: true, CertNotAfter: time.Now()}
+	})
 	problems, err := testutil.GatherAndLint(m.Registry())
 	if err != nil {
 		t.Fatalf("GatherAndLint: %v", err)
@@ -107,9 +123,9 @@ func TestMetricsMove(t *testing.T) {
 
 	text := exposition(t, m)
 	tests := []struct{ name, labels, want string }{
-		{"vbproxy_requests_total", `bucket="default",opcode="GETKQ",status="SUCCESS"`, "3"},
-		{"vbproxy_requests_total", `bucket="default",opcode="GETKQ",status="NOT_MY_VBUCKET"`, "1"},
-		{"vbproxy_request_duration_seconds_count", `bucket="default",opcode="GETKQ"`, "4"},
+		{"vbproxy_requests_total", `bucket="default",opcode="GETKQ",protocol="binary",status="SUCCESS"`, "3"},
+		{"vbproxy_requests_total", `bucket="default",opcode="GETKQ",protocol="binary",status="NOT_MY_VBUCKET"`, "1"},
+		{"vbproxy_request_duration_seconds_count", `bucket="default",opcode="GETKQ",protocol="binary"`, "4"},
 		{"vbproxy_map_revision", `bucket="default"`, "42"},
 		{"vbproxy_map_epoch", `bucket="default"`, "1"},
 		{"vbproxy_map_vbuckets", `bucket="default"`, "64"},
@@ -159,6 +175,7 @@ func TestObserverNoAlloc(t *testing.T) {
 	m := NewMetrics(MetricsOptions{NoRuntimeCollectors: true})
 	b := m.Bucket("default")
 	b.Request(memcached.OpGet, memcached.StatusSuccess, time.Millisecond) // resolve the children once
+	b.RequestProtocol(ProtocolMeta, memcached.OpGet, memcached.StatusSuccess, time.Millisecond)
 	b.UpstreamError("n1", "timeout")
 	b.UpstreamConn("n1", UpstreamUp)
 	tests := []struct {
@@ -166,6 +183,8 @@ func TestObserverNoAlloc(t *testing.T) {
 		fn   func()
 	}{
 		{"Request", func() { b.Request(memcached.OpGet, memcached.StatusSuccess, time.Millisecond) }},
+		{"RequestProtocol", func() { b.RequestProtocol(ProtocolMeta, memcached.OpGet, memcached.StatusSuccess, time.Millisecond) }},
+		{"ReplicaRead", func() { b.ReplicaRead("n1") }},
 		{"Bytes", func() { b.Bytes(24, 48) }},
 		{"ClientConn", func() { b.ClientConn(ConnAccepted); b.ClientConn(ConnClosed) }},
 		{"NMVBRetry", b.NMVBRetry},

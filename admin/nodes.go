@@ -7,12 +7,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// NodeStatus is the state of one listener's connection pool to a node, as
-// reported by the proxy (cmd/vbproxy adapts proxy.NodeStatus).
+// NodeStatus is the state of a bucket's connections to a node, as reported
+// by the proxy (cmd/vbproxy adapts proxy.NodeStatus).
 type NodeStatus struct {
 	Addr   string // KV "host:port"
 	State  string // "connecting", "up" or "down"
-	Reason string // why the node is down or connecting ("connection refused"), "" when up
+	Reason string // why the node is down or connecting ("connection refused", "TLS: certificate expired at ..."), "" when up
 	Conns  int    // connections open now
 }
 
@@ -37,7 +37,7 @@ func newNodesCollector() *nodesCollector {
 			"Upstream (proxy to node) connections open now, by bucket and node.",
 			[]string{"bucket", "node"}, nil),
 		state: prometheus.NewDesc(prometheus.BuildFQName(Namespace, "upstream", "node_state"),
-			"Number of listener pools to the node in each state (connecting, up, down); with one listener per bucket, 1 marks the current state.",
+			"State of the bucket's connections to the node: 1 for the current state (connecting, up or down), 0 for the others.",
 			[]string{"bucket", "node", "state"}, nil),
 	}
 }

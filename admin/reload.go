@@ -83,6 +83,9 @@ type ConfigChange struct {
 	File            string   `json:"file"`
 	Applied         []string `json:"applied"`          // field paths, e.g. "listeners[0].users", "log.level"
 	RestartRequired []string `json:"restart_required"` // field paths changed in the file, not applied
+	// Failed lists what should have applied but could not (a rotated
+	// listener certificate that does not load): the running value is kept.
+	Failed []FieldProblem `json:"failed,omitempty"`
 }
 
 // ConfigInvalidError is a config reload refused because the file does not

@@ -79,6 +79,10 @@ type Options struct {
 	// /reload?config=1; nil answers 501. An error of type
 	// *ConfigInvalidError answers 400 with the fields named.
 	ConfigReload func(ctx context.Context) (ConfigChange, error)
+	// Warnings lists settings that weaken security or availability
+	// (cluster.tls.insecure_skip_verify, a PROXY listener trusting every
+	// source), shown as "warning: ..." lines of /readyz. nil: none.
+	Warnings func() []string
 	// Version is shown by the console. Default "".
 	Version string
 	// ProbeTimeout bounds one GET /api/key?probe=1. Default 3s.
@@ -98,6 +102,7 @@ type Server struct {
 	probeTimeout time.Duration
 	version      string
 	configReload func(ctx context.Context) (ConfigChange, error)
+	warnings     func() []string
 	log          *slog.Logger
 	draining     atomic.Bool
 	token        atomic.Pointer[[32]byte] // SHA-256 of the admin token; nil = none
@@ -144,6 +149,7 @@ func New(o Options) (*Server, error) {
 		probeTimeout: o.ProbeTimeout,
 		version:      o.Version,
 		configReload: o.ConfigReload,
+		warnings:     o.Warnings,
 		log:          o.Logger,
 		now:          time.Now,
 		mux:          http.NewServeMux(),

@@ -339,7 +339,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	if code != 200 || !strings.HasPrefix(hdr.Get("Content-Type"), "text/plain") {
 		t.Fatalf("/metrics: got %d %q", code, hdr.Get("Content-Type"))
 	}
-	if got, _ := metricValue(t, text, "vbproxy_requests_total", `bucket="default",opcode="SET",status="SUCCESS"`); got != "1" {
+	if got, _ := metricValue(t, text, "vbproxy_requests_total", `bucket="default",opcode="SET",protocol="binary",status="SUCCESS"`); got != "1" {
 		t.Errorf("requests_total SET SUCCESS: got %q, want 1", got)
 	}
 	if code, hdr, _ := do(t, "POST", env.url+"/metrics"); code != 405 || !strings.Contains(hdr.Get("Allow"), "GET") {

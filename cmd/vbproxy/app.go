@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/vbproxy/vbproxy/admin"
 	"github.com/vbproxy/vbproxy/proxy"
-	"github.com/vbproxy/vbproxy/proxy/edge"
 	"github.com/vbproxy/vbproxy/vbmap"
 )
 
@@ -24,8 +22,10 @@ import (
 // listeners have drained.
 const adminShutdownTimeout = 2 * time.Second
 
-// app is the wired process: one vbmap.Source per bucket, one proxy.Server
-// per listener, the metrics and the admin server.
+// app is the wired process: per bucket one vbmap.Source and one
+// proxy.Server (its listeners share the server's event loops and upstream
+// connections), per listener an edge when it reads PROXY headers or speaks
+// TLS, the metrics and the admin server.
 type app struct {
 	cfg     *Config // the configuration started with; never changed
 	sec     secrets // the secrets started with
@@ -50,65 +50,75 @@ type app struct {
 	drain      atomic.Int64                    // shutdown.drain_timeout, live
 }
 
-type bucket struct {
-	name    string
-	src     *vbmap.Source
-	metrics *admin.BucketMetrics
-	lis     []*listener
-}
-
-type listener struct {
-	idx int
-	cfg ListenerConfig
-	b   *bucket
-	srv *proxy.Server
-	ln  net.Listener
-}
-
 // newApp builds every component from a validated configuration; it does no
-// I/O (run listens).
-func newApp(cfg *Config, sec secrets, log *slog.Logger) (*app, error) {
-	a := &app{cfg: cfg, sec: sec, applied: *cfg, appliedSec: sec, log: log, metrics: admin.NewMetrics(admin.MetricsOptions{Version: version})}
+// network I/O (run listens). It reads the certificate files and starts the
+// event loops; on error everything started is stopped again.
+func newApp(cfg *Config, sec secrets, log *slog.Logger) (a *app, err error) {
+	a = &app{cfg: cfg, sec: sec, applied: *cfg, appliedSec: sec, log: log, metrics: admin.NewMetrics(admin.MetricsOptions{Version: version})}
+	defer func() {
+		if err != nil {
+			a.close()
+			a = nil
+		}
+	}()
 	a.drain.Store(int64(cfg.Shutdown.DrainTimeout))
 	if sec.adminCert != nil {
 		a.adminCert.Store(sec.adminCert)
+	}
+	clusterTLS, err := buildClusterTLS(&cfg.Cluster, log.With("component", "cluster-tls"))
+	if err != nil {
+		return a, err // validated already
 	}
 	byName := map[string]*bucket{}
 	for i, lc := range cfg.Listeners {
 		b := byName[lc.Bucket]
 		if b == nil {
-			var err error
-			if b, err = a.newBucket(lc.Bucket, sec); err != nil {
-				return nil, err
+			if b, err = a.newBucket(lc.Bucket, sec, clusterTLS); err != nil {
+				return a, err
 			}
 			byName[lc.Bucket] = b
 			a.buckets = append(a.buckets, b)
 		}
-		l := &listener{idx: i, cfg: lc, b: b}
-		o := a.proxyOptions(l, sec)
-		if l.cfg.ProxyProtocol {
-			// PROXY v1 or v2 from any source, as before trusted_cidrs.
-			e, err := edge.New(edge.Options{ProxyProtocol: edge.ProxyOptional, TrustedCIDRs: trustAll, Logger: o.Logger})
-			if err != nil {
-				return nil, fmt.Errorf("listeners[%d]: %w", i, err)
-			}
-			o.Edge = e
-		}
-		srv, err := proxy.New(o)
+		l, err := a.newListener(i, lc, b, sec)
 		if err != nil {
-			return nil, fmt.Errorf("listeners[%d]: %w", i, err)
+			return a, err
 		}
-		l.srv = srv
 		b.lis = append(b.lis, l)
 		a.lis = append(a.lis, l)
-		a.metrics.AddNodeSource(lc.Bucket, nodeStatuses(srv))
+	}
+	for _, b := range a.buckets {
+		if b.srv, err = proxy.New(a.proxyOptions(b, sec, clusterTLS)); err != nil {
+			return a, fmt.Errorf("bucket %q: %w", b.name, err)
+		}
+		a.metrics.AddNodeSource(b.name, nodeStatuses(b.srv))
 	}
 	if cfg.Admin.Address != "" {
 		if err := a.newAdmin(); err != nil {
-			return nil, err
+			return a, err
 		}
 	}
 	return a, nil
+}
+
+// close stops what newApp started, for a start that fails before serve.
+func (a *app) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	for _, b := range a.buckets {
+		if b.srv != nil {
+			_ = b.srv.Shutdown(ctx)
+		}
+	}
+	a.closeEdges()
+}
+
+// closeEdges stops the listeners' certificate watchers.
+func (a *app) closeEdges() {
+	for _, l := range a.lis {
+		if l.edge != nil {
+			_ = l.edge.Close()
+		}
+	}
 }
 
 // newAdmin builds the admin server over the buckets and feeds its console
@@ -117,14 +127,15 @@ func (a *app) newAdmin() error {
 	var buckets []admin.Bucket
 	for _, b := range a.buckets {
 		buckets = append(buckets, admin.Bucket{
-			Name: b.name, Map: b.src, Reloader: b.src, Metrics: b.metrics,
+			Name: b.name, Map: b.src, Reloader: bucketReloader{a, b}, Metrics: b.metrics,
 			Ready: b.ready, Nodes: b.nodes, Clients: b.clients,
 		})
 	}
 	srv, err := admin.New(admin.Options{
 		Buckets: buckets, Metrics: a.metrics, Pprof: a.cfg.Admin.Pprof,
 		Token: a.sec.adminToken, Version: version, ConfigReload: a.reloadConfigHTTP,
-		Logger: a.log.With("component", "admin"),
+		Warnings: a.warnings,
+		Logger:   a.log.With("component", "admin"),
 	})
 	if err != nil {
 		return err
@@ -136,39 +147,26 @@ func (a *app) newAdmin() error {
 	return nil
 }
 
-func (a *app) newBucket(name string, sec secrets) (*bucket, error) {
-	c := a.cfg.Cluster
-	b := &bucket{name: name, metrics: a.metrics.Bucket(name)}
-	so := vbmap.SourceOptions{
-		Seeds:        c.Seeds,
-		MapFile:      c.MapFile,
-		User:         c.User,
-		Password:     sec.clusterPassword,
-		Network:      c.Network,
-		PollInterval: time.Duration(c.PollInterval),
-		Logger:       a.log,
-		OnFetchError: b.metrics.FetchError,
+// warnings are the settings that weaken security, for the start log and
+// /readyz.
+func (a *app) warnings() []string {
+	var out []string
+	if a.cfg.Cluster.TLS.InsecureSkipVerify {
+		out = append(out, "cluster.tls.insecure_skip_verify is set: the nodes' certificates are not verified")
 	}
-	if c.MapFile == "" {
-		so.Bucket = name
-	} else {
-		// The file's own name (if any) is its bucket; label the log lines.
-		so.Logger = a.log.With("bucket", name)
+	for _, l := range a.lis {
+		if needsEdge(&l.cfg) && l.cfg.ProxyProtocol != "off" && l.cfg.ProxyProtocol != "" && trustsEveryone(&l.cfg) {
+			out = append(out, fmt.Sprintf("listeners[%d] (%s): trusted_cidrs trusts every source: any client can claim any address in a PROXY header", l.idx, l.cfg.Address))
+		}
 	}
-	src, err := vbmap.NewSource(so)
-	if err != nil {
-		return nil, fmt.Errorf("bucket %q: %w", name, err)
-	}
-	src.Subscribe(func(_, m *vbmap.Map) { b.metrics.MapApplied(m) })
-	b.src = src
-	return b, nil
+	return out
 }
 
-func (a *app) proxyOptions(l *listener, sec secrets) proxy.Options {
+func (a *app) proxyOptions(b *bucket, sec secrets, clusterTLS *tls.Config) proxy.Options {
 	c := a.cfg
 	o := proxy.Options{
-		Bucket:           l.cfg.Bucket,
-		Map:              l.b.src,
+		Bucket:           b.name,
+		Map:              b.src,
 		User:             c.Cluster.User,
 		Password:         sec.clusterPassword,
 		Loops:            c.Upstream.Loops,
@@ -180,71 +178,27 @@ func (a *app) proxyOptions(l *listener, sec secrets) proxy.Options {
 		ReplyHold:        replyHold(c.Limits.ReplyHold),
 		MaxConns:         c.Limits.MaxConnections,
 		MaxRequestSize:   c.Limits.MaxRequestSize,
-		AllowFlush:       l.cfg.AllowFlush,
-		Logger:           a.log.With("listener", l.cfg.Address),
-		Observer:         observer{l.b.metrics},
+		UpstreamTLS:      clusterTLS,
+		SCRAMOverTLS:     c.Cluster.TLS.SCRAMOverTLS,
+		Logger:           a.log.With("bucket", b.name),
+		Observer:         observer{b.metrics},
 	}
-	if len(sec.users) > l.idx && len(sec.users[l.idx]) > 0 {
-		o.Users = sec.users[l.idx]
+	for _, l := range b.lis {
+		if l.pl.Collection != "" {
+			o.Collections = true
+		}
 	}
-	if c.Cluster.MapFile != "" && c.Cluster.User == "" {
+	if certAuth(&c.Cluster) {
+		// The certificate authenticates the KV connections: no SASL (the
+		// user, if any, is for the cluster manager's HTTP only).
+		o.User, o.Password = "", ""
+	}
+	if plainNodes(&c.Cluster) {
 		// A static map without credentials fronts plain memcached servers,
 		// which know no buckets: select none upstream.
 		o.Bucket = ""
 	}
 	return o
-}
-
-// trustAll trusts a PROXY header from any source.
-var trustAll = []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}
-
-// ready reports whether every listener of the bucket is serving with a map.
-func (b *bucket) ready() bool {
-	for _, l := range b.lis {
-		if !l.srv.Ready() {
-			return false
-		}
-	}
-	return true
-}
-
-// nodes merges the upstream pool states of the bucket's listeners.
-func (b *bucket) nodes() []admin.NodeStatus {
-	var out []admin.NodeStatus
-	idx := map[string]int{}
-	for _, l := range b.lis {
-		for _, n := range nodeStatuses(l.srv)() {
-			if i, ok := idx[n.Addr]; ok {
-				out[i].Conns += n.Conns
-				if out[i].State != n.State {
-					out[i].State = "mixed"
-				}
-				if out[i].Reason == "" {
-					out[i].Reason = n.Reason
-				}
-				continue
-			}
-			idx[n.Addr] = len(out)
-			out = append(out, n)
-		}
-	}
-	return out
-}
-
-// clients adds up the client counters of the bucket's listeners.
-func (b *bucket) clients() admin.ClientStats {
-	c := admin.ClientStats{ByProtocol: map[string]int64{"binary": 0, "text": 0}}
-	for _, l := range b.lis {
-		st := l.srv.Stats()
-		c.Connections += st.ConnsCurrent
-		c.Accepted += st.ConnsTotal
-		c.Refused += st.ConnsRefused
-		c.AuthFailures += st.AuthFailures
-		c.Requests += st.Requests
-		c.ByProtocol["binary"] += st.ConnsBinary
-		c.ByProtocol["text"] += st.ConnsText
-	}
-	return c
 }
 
 // run listens, serves until ctx ends (a signal) or a component fails, then
@@ -260,7 +214,7 @@ func (a *app) run(ctx context.Context, stopSignals func()) error {
 // serve runs the listeners opened by listen; see run.
 func (a *app) serve(ctx context.Context, stopSignals func()) error {
 	a.log.Info("vbproxy starting", "version", version, "listeners", len(a.lis), "cluster", a.clusterDesc(),
-		"network", a.cfg.Cluster.Network, "admin", a.cfg.Admin.Address)
+		"network", a.cfg.Cluster.Network, "cluster_tls", clusterTLSOn(&a.cfg.Cluster), "admin", a.cfg.Admin.Address)
 
 	srcCtx, srcCancel := context.WithCancel(context.Background())
 	defer srcCancel()
@@ -275,13 +229,17 @@ func (a *app) serve(ctx context.Context, stopSignals func()) error {
 		go a.logWhenLoaded(srcCtx, b)
 	}
 	for _, l := range a.lis {
+		l.serving.Store(true)
 		serveWG.Go(func() {
-			if err := l.srv.Serve(l.ln); err != nil && !errors.Is(err, proxy.ErrServerClosed) {
+			defer l.serving.Store(false)
+			if err := l.b.srv.ServeListener(l.ln, l.pl); err != nil && !errors.Is(err, proxy.ErrServerClosed) {
 				fatal <- fmt.Errorf("listeners[%d] %s: %w", l.idx, l.cfg.Address, err)
 			}
 		})
-		a.log.Info("listening", "address", l.ln.Addr().String(), "bucket", l.cfg.Bucket,
-			"proxy_protocol", l.cfg.ProxyProtocol, "allow_flush", l.cfg.AllowFlush, "client_auth", len(l.cfg.Users) > 0)
+		l.logListening(a.log)
+	}
+	for _, w := range a.warnings() {
+		a.log.Warn(w)
 	}
 	if a.admin != nil {
 		adminWG.Go(func() {
@@ -333,6 +291,13 @@ func (a *app) listen() error {
 		l.ln = ln
 		opened = append(opened, ln)
 	}
+	for _, l := range a.lis {
+		if l.edge != nil {
+			// Labelled by the bound address: unique, unlike configured
+			// addresses with port 0.
+			a.metrics.AddListenerSource(l.cfg.Bucket, l.ln.Addr().String(), listenerStats(l.edge))
+		}
+	}
 	if a.admin != nil {
 		ln, err := net.Listen("tcp", a.cfg.Admin.Address)
 		if err != nil {
@@ -371,15 +336,15 @@ func (a *app) shutdown() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(a.drain.Load()))
 	defer cancel()
 	var wg sync.WaitGroup
-	for _, l := range a.lis {
+	for _, b := range a.buckets {
 		wg.Go(func() {
-			if err := l.srv.Shutdown(ctx); err != nil {
-				a.log.Warn("drain timeout: closed the remaining client connections",
-					"listener", l.cfg.Address, "bucket", l.cfg.Bucket, "err", err)
+			if err := b.srv.Shutdown(ctx); err != nil {
+				a.log.Warn("drain timeout: closed the remaining client connections", "bucket", b.name, "err", err)
 			}
 		})
 	}
 	wg.Wait()
+	a.closeEdges() // Shutdown waited for the admissions in progress
 	if a.admin != nil {
 		actx, acancel := context.WithTimeout(context.Background(), adminShutdownTimeout)
 		defer acancel()

@@ -26,13 +26,82 @@ type Config struct {
 	Shutdown  ShutdownConfig   `yaml:"shutdown"`
 }
 
-// ListenerConfig is one client-facing address serving one bucket.
+// ListenerConfig is one client-facing address serving one bucket (and one
+// collection of it). Listeners of the same bucket share one proxy.Server:
+// its event loops and upstream connections. Empty strings and zero
+// durations mean the defaults written in vbproxy.example.yaml.
 type ListenerConfig struct {
-	Address       string       `yaml:"address"`
-	Bucket        string       `yaml:"bucket"`
-	ProxyProtocol bool         `yaml:"proxy_protocol"`
-	AllowFlush    bool         `yaml:"allow_flush"`
-	Users         []UserConfig `yaml:"users"`
+	Address string `yaml:"address"`
+	Bucket  string `yaml:"bucket"`
+	// Protocols is both (default), binary or text.
+	Protocols string `yaml:"protocols"`
+	// Collection is "scope.collection"; default _default._default.
+	Collection string `yaml:"collection"`
+	// ReadReplicas is never (default) or on_failure.
+	ReadReplicas string `yaml:"read_replicas"`
+	// ProxyProtocol is off (default), optional or required; TrustedCIDRs
+	// are the sources allowed to send a header.
+	ProxyProtocol ProxyMode `yaml:"proxy_protocol"`
+	TrustedCIDRs  []string  `yaml:"trusted_cidrs"`
+	// HeaderTimeout bounds the wait for a PROXY header (default 5s);
+	// HandshakeTimeout bounds the TLS handshake (default 10s).
+	HeaderTimeout    Duration          `yaml:"header_timeout"`
+	HandshakeTimeout Duration          `yaml:"handshake_timeout"`
+	TLS              ListenerTLSConfig `yaml:"tls"`
+	AllowFlush       bool              `yaml:"allow_flush"`
+	Users            []UserConfig      `yaml:"users"`
+}
+
+// ListenerTLSConfig makes a listener a TLS listener when CertFile and
+// KeyFile are set. The files are re-read when they change.
+type ListenerTLSConfig struct {
+	CertFile     string `yaml:"cert_file"`
+	KeyFile      string `yaml:"key_file"`
+	ClientCAFile string `yaml:"client_ca_file"`
+	// ClientAuth is none (default), request or require.
+	ClientAuth string `yaml:"client_auth"`
+	// MinVersion is "1.2" (default) or "1.3".
+	MinVersion string `yaml:"min_version"`
+	// CertUsers map verified client certificates to users of the listener.
+	CertUsers []CertUserConfig `yaml:"cert_users"`
+}
+
+// enabled reports whether the listener is a TLS listener: a file, a
+// client_auth other than none or a cert_users rule is set (then cert_file
+// and key_file are required). min_version and client_auth none alone, the
+// defaults written out, leave it plain.
+func (c *ListenerTLSConfig) enabled() bool {
+	return c.CertFile != "" || c.KeyFile != "" || c.ClientCAFile != "" ||
+		(c.ClientAuth != "" && c.ClientAuth != "none") || len(c.CertUsers) > 0
+}
+
+// CertUserConfig maps client certificates ("cn:NAME", "dns:NAME",
+// "email:ADDR", "uri:URI") to a configured user of the listener.
+type CertUserConfig struct {
+	Match string `yaml:"match"`
+	User  string `yaml:"user"`
+}
+
+// ProxyMode is listeners[].proxy_protocol: off, optional or required. It
+// is a string type of its own so that a YAML boolean, the key's type before
+// PROXY v2 and trusted_cidrs, is refused with what to write instead.
+type ProxyMode string
+
+// UnmarshalYAML refuses booleans and non-scalars; the word itself is
+// checked by validate. Errors are yaml.TypeErrors naming the key, so that
+// decoding goes on and every error is reported.
+func (m *ProxyMode) UnmarshalYAML(n *yaml.Node) error {
+	switch {
+	case n.Kind != yaml.ScalarNode:
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: proxy_protocol: want off, optional or required", n.Line)}}
+	case n.Tag == "!!bool" && (n.Value == "true" || n.Value == "True" || n.Value == "TRUE"):
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: proxy_protocol: %s is no longer accepted: "+
+			"use optional with trusted_cidrs (the load balancers' addresses), or required", n.Line, n.Value)}}
+	case n.Tag == "!!bool":
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: proxy_protocol: %s is no longer accepted: use off (the default)", n.Line, n.Value)}}
+	}
+	*m = ProxyMode(n.Value)
+	return nil
 }
 
 // UserConfig is a client SASL PLAIN user; the password comes from a file or
@@ -52,12 +121,37 @@ type ClusterConfig struct {
 	PasswordEnv  string   `yaml:"password_env"`
 	Network      string   `yaml:"network"`
 	PollInterval Duration `yaml:"poll_interval"`
+	// TLS is the connections to the cluster: https seeds imply it.
+	TLS ClusterTLSConfig `yaml:"tls"`
+}
+
+// ClusterTLSConfig is cluster.tls: TLS to the cluster manager and to the
+// nodes' kvSSL ports.
+type ClusterTLSConfig struct {
+	// Enabled turns TLS on; https seeds turn it on by themselves.
+	Enabled bool `yaml:"enabled"`
+	// CAFile is the PEM bundle the nodes' certificates are verified
+	// against; "" is the system pool.
+	CAFile string `yaml:"ca_file"`
+	// ServerName overrides the name every node's certificate must carry;
+	// "" is the host dialled.
+	ServerName string `yaml:"server_name"`
+	// ClientCertFile and ClientKeyFile authenticate the proxy to the
+	// nodes by certificate: KV connections then skip SASL.
+	ClientCertFile string `yaml:"client_cert_file"`
+	ClientKeyFile  string `yaml:"client_key_file"`
+	// InsecureSkipVerify accepts any node certificate (a warning at start
+	// and on /readyz).
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+	// SCRAMOverTLS prefers SCRAM to PLAIN over TLS.
+	SCRAMOverTLS bool `yaml:"scram_over_tls"`
 }
 
 // UpstreamConfig tunes the connections to the nodes.
 type UpstreamConfig struct {
-	// Loops is the number of event loops (OS threads) of each listener's
-	// data path; each has its own PoolSize connections to every node.
+	// Loops is the number of event loops (OS threads) of each bucket's
+	// data path (its listeners share them); each has its own PoolSize
+	// connections to every node.
 	Loops            int      `yaml:"loops"`
 	PoolSize         int      `yaml:"pool_size"`
 	QueueSize        int      `yaml:"queue_size"`
@@ -65,7 +159,8 @@ type UpstreamConfig struct {
 	OperationTimeout Duration `yaml:"operation_timeout"`
 }
 
-// LimitsConfig bounds what clients may do (per listener).
+// LimitsConfig bounds what clients may do (per bucket: its listeners share
+// one proxy.Server).
 type LimitsConfig struct {
 	MaxConnections int      `yaml:"max_connections"`
 	MaxRequestSize int      `yaml:"max_request_size"`

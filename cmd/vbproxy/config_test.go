@@ -90,7 +90,7 @@ listeners:
   - address: "[::1]:11213"
     bucket: default
 cluster:
-  seeds: ["https://cb.example.com:18091", "http://[::1]:8091"]
+  seeds: ["https://cb.example.com:18091", "https://[::1]:18091"]
   user: vbproxy
   password_env: VBPROXY_PASSWORD
   network: auto
@@ -193,8 +193,8 @@ cluster:
   seeds: [http://h:8091]
   foo: 1
 `, []string{
-			"listeners[0].buckt: unknown field (line 4); valid fields here: address, bucket, proxy_protocol, allow_flush, users",
-			"cluster.foo: unknown field (line 7); valid fields here: seeds, map_file, user, password_file, password_env, network, poll_interval",
+			"listeners[0].buckt: unknown field (line 4); valid fields here: address, bucket, protocols, collection, read_replicas, proxy_protocol, trusted_cidrs, header_timeout, handshake_timeout, tls, allow_flush, users",
+			"cluster.foo: unknown field (line 7); valid fields here: seeds, map_file, user, password_file, password_env, network, poll_interval, tls",
 		}},
 		{"wrong types", minimal + `upstream:
   pool_size: many

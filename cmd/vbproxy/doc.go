@@ -16,14 +16,21 @@
 // documents every field and default; unknown keys are errors). Flags
 // override the file: -listen and -bucket set the first listener, and make it
 // when there is no -config; -allow-flush and -proxy-protocol set every
-// listener; -cluster (repeatable, or comma-separated) and -map replace the
-// map source. Passwords come only from files or environment variables.
+// listener (-proxy-protocol as proxy_protocol optional trusting every
+// source, with a warning); -cluster (repeatable, or comma-separated) and
+// -map replace the map source; -cluster-ca-file turns cluster TLS on. Passwords come only from files or environment variables.
 //
-// Wiring: one vbmap.Source per distinct bucket (listeners of the same bucket
-// share it), one proxy.Server per listener, one admin server (admin package:
-// /healthz, /readyz, /metrics, /vbmap, /reload, optional /debug/pprof/) with a
-// private Prometheus registry. The observer type adapts the admin metrics to
-// proxy.Observer.
+// Wiring: per distinct bucket one vbmap.Source and one proxy.Server, whose
+// event loops and upstream connections the bucket's listeners share
+// (ServeListener with each listener's proxy.Listener: protocols,
+// collection, read_replicas, users, flush); per listener that reads PROXY
+// headers or speaks TLS one edge.Edge (closed after the drain); one admin
+// server (admin package: /healthz, /readyz, /metrics, /vbmap, /reload, the
+// console, optional /debug/pprof/) with a private Prometheus registry. The
+// observer type adapts the admin metrics to proxy.Observer (and its
+// optional ProtocolObserver and ReplicaObserver); listenerStats adapts each
+// edge's counters. cluster.tls (or https seeds) gives one base tls.Config
+// to the map source and to every node connection.
 //
 // Lifecycle: all addresses are bound before anything serves (a busy port
 // fails the start). SIGINT or SIGTERM turns /readyz to 503 "shutting down",

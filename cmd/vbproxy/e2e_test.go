@@ -128,7 +128,7 @@ func TestBinaryEndToEnd(t *testing.T) {
 	waitFor(t, "readyz 200", func() bool { code, _, _ := httpDo(t, "GET", adminURL+"/readyz"); return code == 200 })
 
 	setGet(t, proxyAddr, 50)
-	if got := scrape(t, adminURL, "vbproxy_requests_total", `bucket="default",opcode="SET",status="SUCCESS"`); got != 50 {
+	if got := scrape(t, adminURL, "vbproxy_requests_total", `bucket="default",opcode="SET",protocol="binary",status="SUCCESS"`); got != 50 {
 		t.Errorf("requests_total SET SUCCESS: got %v, want 50", got)
 	}
 	if got := scrape(t, adminURL, "vbproxy_build_info", `goversion="`+goVersion()+`",version="e2e-1.0"`); got != 1 {

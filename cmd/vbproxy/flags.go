@@ -7,6 +7,9 @@ import (
 	"strings"
 )
 
+// trustAllCIDRs are the trusted_cidrs of -proxy-protocol: every source.
+var trustAllCIDRs = []string{"0.0.0.0/0", "::/0"}
+
 // options are the command line flags.
 type options struct {
 	config      string
@@ -19,6 +22,7 @@ type options struct {
 	user                      string
 	passwordFile, passwordEnv string
 	network                   string
+	clusterCAFile             string
 	admin                     string
 	allowFlush, proxyProtocol bool
 	poolSize                  int
@@ -53,7 +57,8 @@ vbproxy lets memcached binary-protocol clients use a Couchbase bucket through
 one address. Flags override the configuration file (see vbproxy.example.yaml).
 -listen and -bucket set the first listener (without -config they make it,
 defaulting to 127.0.0.1:11211 and "default"); -allow-flush and
--proxy-protocol set every listener.
+-proxy-protocol set every listener. https:// cluster URLs (or
+-cluster-ca-file) turn TLS to the cluster on.
 
 Flags:
 `
@@ -80,7 +85,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.network, "network", "", "node addresses to use: default, external or auto (default \"default\")")
 	fs.StringVar(&o.admin, "admin", "", "admin HTTP `address` for /healthz, /readyz, /metrics, /vbmap, /reload; \"\" disables it (default "+defaultAdmin+")")
 	fs.BoolVar(&o.allowFlush, "allow-flush", false, "let FLUSH through to every node (refused by default)")
-	fs.BoolVar(&o.proxyProtocol, "proxy-protocol", false, "accept PROXY protocol v1 headers from a load balancer")
+	fs.StringVar(&o.clusterCAFile, "cluster-ca-file", "", "PEM `file` of the CAs that sign the cluster's certificates; turns cluster TLS on (sets cluster.tls.ca_file and enabled)")
+	fs.BoolVar(&o.proxyProtocol, "proxy-protocol", false, "accept PROXY protocol v1 and v2 headers from ANY source (proxy_protocol optional, trusted_cidrs 0.0.0.0/0 and ::/0); list the load balancers in trusted_cidrs instead")
 	fs.IntVar(&o.poolSize, "pool-size", 0, "upstream connections per node on each event loop (default 2)")
 	fs.IntVar(&o.loops, "loops", 0, "event loops (OS threads) per listener (default 1)")
 	fs.StringVar(&o.logLevel, "log-level", "", "log level: debug, info, warn or error (default \"info\")")
@@ -126,7 +132,14 @@ func (o *options) apply(cfg *Config) {
 			cfg.Listeners[i].AllowFlush = o.allowFlush
 		}
 		if o.set["proxy-protocol"] {
-			cfg.Listeners[i].ProxyProtocol = o.proxyProtocol
+			l := &cfg.Listeners[i]
+			if o.proxyProtocol {
+				// As before trusted_cidrs: a header from any source (app
+				// logs a warning at start).
+				l.ProxyProtocol, l.TrustedCIDRs = "optional", append([]string(nil), trustAllCIDRs...)
+			} else {
+				l.ProxyProtocol, l.TrustedCIDRs, l.HeaderTimeout = "off", nil, 0
+			}
 		}
 	}
 	if o.set["cluster"] {
@@ -156,6 +169,10 @@ func (o *options) apply(cfg *Config) {
 	}
 	if o.set["network"] {
 		cfg.Cluster.Network = o.network
+	}
+	if o.set["cluster-ca-file"] {
+		cfg.Cluster.TLS.CAFile = o.clusterCAFile
+		cfg.Cluster.TLS.Enabled = o.clusterCAFile != "" || cfg.Cluster.TLS.Enabled
 	}
 	if o.set["admin"] {
 		cfg.Admin.Address = o.admin

@@ -42,16 +42,16 @@ log: {level: info, format: text}
 		{"listener flags", []string{"-listen", "127.0.0.1:21211", "-bucket", "other", "-allow-flush=false", "-proxy-protocol"},
 			func(t *testing.T, c *Config, s secrets) {
 				want := []ListenerConfig{
-					{Address: "127.0.0.1:21211", Bucket: "other", ProxyProtocol: true},
-					{Address: "127.0.0.1:11212", Bucket: "sessions", ProxyProtocol: true},
+					{Address: "127.0.0.1:21211", Bucket: "other", ProxyProtocol: "optional", TrustedCIDRs: []string{"0.0.0.0/0", "::/0"}},
+					{Address: "127.0.0.1:11212", Bucket: "sessions", ProxyProtocol: "optional", TrustedCIDRs: []string{"0.0.0.0/0", "::/0"}},
 				}
 				if toYAMLAny(t, c.Listeners) != toYAMLAny(t, want) {
 					t.Errorf("listeners: got %+v, want %+v", c.Listeners, want)
 				}
 			}},
-		{"cluster flags", []string{"-cluster", "http://a:8091,http://b:8091", "-cluster", "https://c:18091", "-user", "u", "-password-file", pw, "-network", "external"},
+		{"cluster flags", []string{"-cluster", "http://a:8091,http://b:8091", "-cluster", "http://c:8091", "-user", "u", "-password-file", pw, "-network", "external"},
 			func(t *testing.T, c *Config, s secrets) {
-				if strings.Join(c.Cluster.Seeds, " ") != "http://a:8091 http://b:8091 https://c:18091" {
+				if strings.Join(c.Cluster.Seeds, " ") != "http://a:8091 http://b:8091 http://c:8091" {
 					t.Errorf("seeds: got %q", c.Cluster.Seeds)
 				}
 				if c.Cluster.User != "u" || s.clusterPassword != "secret" || c.Cluster.PasswordEnv != "" || c.Cluster.Network != "external" {
@@ -202,12 +202,15 @@ func TestExampleIsTheDefaults(t *testing.T) {
 		{"shutdown", c.Shutdown, want.Shutdown},
 		{"cluster.network", c.Cluster.Network, want.Cluster.Network},
 		{"cluster.poll_interval", c.Cluster.PollInterval, want.Cluster.PollInterval},
+		{"cluster.tls", c.Cluster.TLS, want.Cluster.TLS},
 	} {
 		if toYAMLAny(t, pair.got) != toYAMLAny(t, pair.want) {
 			t.Errorf("%s: example has %+v, default is %+v", pair.name, pair.got, pair.want)
 		}
 	}
-	if l := c.Listeners[0]; l.ProxyProtocol || l.AllowFlush {
-		t.Errorf("example listener: proxy_protocol %v allow_flush %v, defaults are false", l.ProxyProtocol, l.AllowFlush)
+	if l := c.Listeners[0]; l.ProxyProtocol != "off" || l.AllowFlush || l.Protocols != "both" || l.ReadReplicas != "never" ||
+		l.Collection != defaultCollection || l.TLS.enabled() || len(l.TrustedCIDRs) != 0 {
+		t.Errorf("example listener: proxy_protocol %q allow_flush %v protocols %q read_replicas %q collection %q tls %+v trusted_cidrs %q; "+
+			"want the defaults off, false, both, never, %s, none, none", l.ProxyProtocol, l.AllowFlush, l.Protocols, l.ReadReplicas, l.Collection, l.TLS, l.TrustedCIDRs, defaultCollection)
 	}
 }

@@ -65,6 +65,12 @@ type running struct {
 func startApp(t *testing.T, cfg *Config, sec secrets, setup ...func(*app)) *running {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	return startAppLog(t, cfg, sec, log, setup...)
+}
+
+// startAppLog is startApp with the app's logger.
+func startAppLog(t *testing.T, cfg *Config, sec secrets, log *slog.Logger, setup ...func(*app)) *running {
+	t.Helper()
 	a, err := newApp(cfg, sec, log)
 	if err != nil {
 		t.Fatalf("newApp: %v", err)
@@ -177,16 +183,16 @@ func TestAdminAgainstRunningProxy(t *testing.T) {
 	waitFor(t, "readyz 200", func() bool { code, _, _ := httpDo(t, "GET", r.admin+"/readyz"); return code == 200 })
 
 	// Requests flow and the metrics move.
-	before := scrape(t, r.admin, "vbproxy_requests_total", `bucket="default",opcode="SET",status="SUCCESS"`)
+	before := scrape(t, r.admin, "vbproxy_requests_total", `bucket="default",opcode="SET",protocol="binary",status="SUCCESS"`)
 	setGet(t, r.proxy, 20)
-	after := scrape(t, r.admin, "vbproxy_requests_total", `bucket="default",opcode="SET",status="SUCCESS"`)
+	after := scrape(t, r.admin, "vbproxy_requests_total", `bucket="default",opcode="SET",protocol="binary",status="SUCCESS"`)
 	if after-max(before, 0) != 20 {
 		t.Errorf("requests_total SET SUCCESS: went from %v to %v, want +20", before, after)
 	}
-	if got := scrape(t, r.admin, "vbproxy_requests_total", `bucket="default",opcode="GET",status="SUCCESS"`); got != 20 {
+	if got := scrape(t, r.admin, "vbproxy_requests_total", `bucket="default",opcode="GET",protocol="binary",status="SUCCESS"`); got != 20 {
 		t.Errorf("requests_total GET SUCCESS: got %v, want 20", got)
 	}
-	if got := scrape(t, r.admin, "vbproxy_request_duration_seconds_count", `bucket="default",opcode="GET"`); got != 20 {
+	if got := scrape(t, r.admin, "vbproxy_request_duration_seconds_count", `bucket="default",opcode="GET",protocol="binary"`); got != 20 {
 		t.Errorf("request_duration_seconds_count GET: got %v, want 20", got)
 	}
 	if got := scrape(t, r.admin, "vbproxy_client_connections_accepted_total", `bucket="default"`); got != 1 {

@@ -62,7 +62,7 @@ func TestStaticMapOverMemcached(t *testing.T) {
 	if got := scrape(t, r.admin, "vbproxy_map_updates_total", `bucket="cache",origin="static"`); got != 1 {
 		t.Errorf("map_updates_total static: got %v, want 1", got)
 	}
-	if got := scrape(t, r.admin, "vbproxy_requests_total", `bucket="cache",opcode="GET",status="SUCCESS"`); got != 40 {
+	if got := scrape(t, r.admin, "vbproxy_requests_total", `bucket="cache",opcode="GET",protocol="binary",status="SUCCESS"`); got != 40 {
 		t.Errorf("requests_total GET SUCCESS: got %v, want 40", got)
 	}
 }

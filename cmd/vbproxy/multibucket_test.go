@@ -34,7 +34,7 @@ func TestTwoBuckets(t *testing.T) {
 		bucket string
 		want   float64
 	}{{"default", 10}, {"sessions", 20}} {
-		if got := scrape(t, r.admin, "vbproxy_requests_total", `bucket="`+tt.bucket+`",opcode="SET",status="SUCCESS"`); got != tt.want {
+		if got := scrape(t, r.admin, "vbproxy_requests_total", `bucket="`+tt.bucket+`",opcode="SET",protocol="binary",status="SUCCESS"`); got != tt.want {
 			t.Errorf("requests_total{bucket=%q} SET: got %v, want %v", tt.bucket, got, tt.want)
 		}
 	}

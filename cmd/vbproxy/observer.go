@@ -12,11 +12,26 @@ import (
 // import proxy). Every method is a conversion and a call: no allocation.
 type observer struct{ m *admin.BucketMetrics }
 
-var _ proxy.Observer = observer{}
+var (
+	_ proxy.Observer         = observer{}
+	_ proxy.ProtocolObserver = observer{}
+	_ proxy.ReplicaObserver  = observer{}
+)
 
+// Request is not called by the proxy (observer is a ProtocolObserver); it
+// counts a binary request.
 func (o observer) Request(op memcached.Opcode, status memcached.Status, d time.Duration) {
 	o.m.Request(op, status, d)
 }
+
+// RequestProtocol records a request outcome with the client's protocol
+// ("binary", "text" or "meta") as the protocol label.
+func (o observer) RequestProtocol(protocol string, op memcached.Opcode, status memcached.Status, d time.Duration) {
+	o.m.RequestProtocol(admin.ParseProtocol(protocol), op, status, d)
+}
+
+// ReplicaRead records a read a replica on node answered.
+func (o observer) ReplicaRead(node string) { o.m.ReplicaRead(node) }
 
 func (o observer) ClientConn(ev proxy.ConnEvent) {
 	switch ev {

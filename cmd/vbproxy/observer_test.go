@@ -15,6 +15,14 @@ func TestObserverAdapter(t *testing.T) {
 	m := admin.NewMetrics(admin.MetricsOptions{NoRuntimeCollectors: true})
 	var o proxy.Observer = observer{m.Bucket("b")}
 	o.Request(memcached.OpGet, memcached.StatusSuccess, time.Millisecond)
+	po := o.(proxy.ProtocolObserver)
+	po.RequestProtocol("text", memcached.OpGet, memcached.StatusKeyENOENT, time.Millisecond)
+	po.RequestProtocol("meta", memcached.OpSet, memcached.StatusSuccess, time.Millisecond)
+	po.RequestProtocol("binary", memcached.OpGet, memcached.StatusSuccess, time.Millisecond)
+	po.RequestProtocol("gopher", memcached.OpGet, memcached.StatusSuccess, time.Millisecond)
+	ro := o.(proxy.ReplicaObserver)
+	ro.ReplicaRead("n2:11210")
+	ro.ReplicaRead("n2:11210")
 	o.ClientConn(proxy.ConnAccepted)
 	o.ClientConn(proxy.ConnAccepted)
 	o.ClientConn(proxy.ConnClosed)
@@ -48,7 +56,11 @@ func TestObserverAdapter(t *testing.T) {
 		}
 	}
 	want := map[string]float64{
-		"vbproxy_requests_total,opcode=GET,status=SUCCESS":                             1,
+		"vbproxy_requests_total,opcode=GET,protocol=binary,status=SUCCESS":             2,
+		"vbproxy_requests_total,opcode=GET,protocol=text,status=KEY_ENOENT":            1,
+		"vbproxy_requests_total,opcode=SET,protocol=meta,status=SUCCESS":               1,
+		"vbproxy_requests_total,opcode=GET,protocol=other,status=SUCCESS":              1,
+		"vbproxy_replica_reads_total,node=n2:11210":                                    2,
 		"vbproxy_client_connections":                                                   1,
 		"vbproxy_client_connections_accepted_total":                                    2,
 		"vbproxy_client_connections_refused_total":                                     1,
@@ -68,6 +80,8 @@ func TestObserverAdapter(t *testing.T) {
 
 	allocs := testing.AllocsPerRun(200, func() {
 		o.Request(memcached.OpGet, memcached.StatusSuccess, time.Millisecond)
+		po.RequestProtocol("text", memcached.OpGet, memcached.StatusKeyENOENT, time.Millisecond)
+		ro.ReplicaRead("n2:11210")
 		o.ClientConn(proxy.ConnAccepted)
 		o.ClientConn(proxy.ConnClosed)
 		o.UpstreamConn("n1:11210", proxy.UpstreamUp)

@@ -21,7 +21,11 @@ import (
 //
 //	applied live:     log.level, admin.token_file (and the token in it),
 //	                  admin.tls.cert_file/key_file (and the pair in them, when
-//	                  TLS was on at start), shutdown.drain_timeout
+//	                  TLS was on at start), shutdown.drain_timeout, and the
+//	                  contents of each TLS listener's certificate files
+//	                  (re-read on every reload: "listeners[i].tls" when a
+//	                  new certificate is served; a pair that does not load
+//	                  is listed under "failed" and the old one kept)
 //	restart required: everything else that changed, such as listeners
 //	                  (addresses, buckets, users), cluster, upstream, limits,
 //	                  log.format, log.slow_request, admin.address, admin.pprof
@@ -89,6 +93,16 @@ func (a *app) reloadConfig(trigger string) (admin.ConfigChange, error) {
 			restart[fmt.Sprintf("listeners[%d].users", i)] = true
 		}
 	}
+	// The running listeners' certificate files, re-read in place.
+	for _, c := range a.reloadCertificates(a.lis, trigger) {
+		switch {
+		case c.err != nil:
+			fe := fieldOf(c.field[:strings.LastIndex(c.field, ".tls")], c.err)
+			change.Failed = append(change.Failed, admin.FieldProblem{Field: fe.Field, Error: fe.Msg})
+		case c.changed:
+			applied[c.field] = true
+		}
+	}
 
 	// Apply: none of these can fail.
 	if applied["log.level"] {
@@ -108,7 +122,7 @@ func (a *app) reloadConfig(trigger string) (admin.ConfigChange, error) {
 
 	change.Applied, change.RestartRequired = sortedKeys(applied), sortedKeys(restart)
 	a.log.Info("config reloaded", "trigger", trigger, "file", a.configFile,
-		"applied", change.Applied, "restart_required", change.RestartRequired)
+		"applied", change.Applied, "restart_required", change.RestartRequired, "failed", len(change.Failed))
 	if a.admin != nil {
 		a.admin.RecordEvent("", admin.EventConfig, describeReload(trigger, change))
 	}
@@ -129,6 +143,9 @@ func describeReload(trigger string, c admin.ConfigChange) string {
 	}
 	if len(c.RestartRequired) > 0 {
 		parts = append(parts, "restart needed for "+strings.Join(c.RestartRequired, ", "))
+	}
+	for _, f := range c.Failed {
+		parts = append(parts, "not applied "+f.Field+": "+f.Error)
 	}
 	if len(parts) == 0 {
 		parts = append(parts, "no change")

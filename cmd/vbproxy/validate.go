@@ -119,7 +119,14 @@ func (v *validator) listeners(cfg *Config, s *secrets) {
 			}
 		}
 		s.users[i] = users
+		v.listenerOptions(p, &cfg.Listeners[i], users, plainNodes(&cfg.Cluster))
 	}
+}
+
+// plainNodes reports whether the map names plain memcached servers: a
+// map_file with neither cluster credentials nor a client certificate.
+func plainNodes(c *ClusterConfig) bool {
+	return c.MapFile != "" && c.User == "" && !certAuth(c)
 }
 
 // minAdminToken is the shortest admin token accepted: shorter ones can be
@@ -183,13 +190,15 @@ func (v *validator) cluster(c *ClusterConfig) string {
 	case len(c.Seeds) > 0 && c.MapFile != "":
 		v.add("cluster", "exactly one of seeds or map_file must be set, got both")
 	}
+	seedsOK := true
 	for i, seed := range c.Seeds {
-		v.seed(fmt.Sprintf("cluster.seeds[%d]", i), seed)
+		seedsOK = v.seed(fmt.Sprintf("cluster.seeds[%d]", i), seed) && seedsOK
 	}
+	v.clusterTLS(c, seedsOK)
 	if c.MapFile != "" {
 		if data, err := readFileMax(c.MapFile, vbmap.DefaultMaxConfigBytes); err != nil {
 			v.add("cluster.map_file", "%v", err)
-		} else if _, err := vbmap.Parse(data, vbmap.ParseOptions{Origin: vbmap.OriginStatic, Network: c.Network}); err != nil {
+		} else if _, err := vbmap.Parse(data, vbmap.ParseOptions{Origin: vbmap.OriginStatic, Network: c.Network, TLS: clusterTLSOn(c)}); err != nil {
 			v.add("cluster.map_file", "%s: %v", c.MapFile, err)
 		}
 	}
@@ -240,7 +249,9 @@ func (v *validator) password(prefix, file, env string) (string, bool) {
 	return "", false
 }
 
-func (v *validator) seed(field, seed string) {
+// seed checks one cluster.seeds entry and reports whether it is valid.
+func (v *validator) seed(field, seed string) bool {
+	n := len(v.errs)
 	u, err := url.Parse(seed)
 	switch {
 	case err != nil:
@@ -254,6 +265,7 @@ func (v *validator) seed(field, seed string) {
 	case u.Path != "" && u.Path != "/":
 		v.add(field, "%q: want no path (the cluster manager's root, such as http://10.0.0.1:8091)", seed)
 	}
+	return len(v.errs) == n
 }
 
 // address checks a listen address and reports whether it is valid.

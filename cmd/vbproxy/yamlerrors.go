@@ -81,6 +81,9 @@ var (
 	reCannot    = regexp.MustCompile("^cannot unmarshal (!!\\w+)(?: `(.*)`)? into (\\S+)$")
 	reDuplicate = regexp.MustCompile(`^mapping key "(.*)" already defined at line (\d+)$`)
 	reDuration  = regexp.MustCompile(`^invalid duration "(.*)":`)
+	// reKeyed is the message of a config type's own UnmarshalYAML
+	// (ProxyMode): "KEY: what is wrong".
+	reKeyed = regexp.MustCompile(`^([a-z_]+): (.*)$`)
 )
 
 // readableYAMLError turns one yaml.v3 decoder message into a FieldError
@@ -120,6 +123,11 @@ func readableYAMLError(msg string, paths map[int][]pathEntry) (fe FieldError, fa
 			return FieldError{Msg: msg}, false
 		}
 		return FieldError{Field: f, Msg: fmt.Sprintf("want %s, got %s%s", describeGoType(c[3]), describeYAML(c[1], c[2]), at)}, false
+	}
+	if k := reKeyed.FindStringSubmatch(rest); k != nil {
+		if f := findField(entries, k[1], "", 0); f != "" && strings.HasSuffix(f, k[1]) {
+			return FieldError{Field: f, Msg: k[2] + at}, false
+		}
 	}
 	scalar := ""
 	kind := yaml.Kind(0)
@@ -167,7 +175,8 @@ func yamlKeys(typeName string) string {
 }
 
 func configTypeByName(name string) (reflect.Type, bool) {
-	for _, v := range []any{Config{}, ListenerConfig{}, UserConfig{}, ClusterConfig{}, UpstreamConfig{}, LimitsConfig{}, AdminConfig{}, LogConfig{}, ShutdownConfig{}} {
+	for _, v := range []any{Config{}, ListenerConfig{}, ListenerTLSConfig{}, CertUserConfig{}, UserConfig{}, ClusterConfig{},
+		ClusterTLSConfig{}, UpstreamConfig{}, LimitsConfig{}, AdminConfig{}, AdminTLSConfig{}, LogConfig{}, ShutdownConfig{}} {
 		if t := reflect.TypeOf(v); t.String() == name {
 			return t, true
 		}
@@ -185,6 +194,8 @@ func describeGoType(t string) string {
 		return "a string"
 	case t == "main.Duration":
 		return "a duration such as \"2.5s\""
+	case t == "main.ProxyMode":
+		return "off, optional or required"
 	case t == "[]string":
 		return "a list of strings"
 	case strings.HasPrefix(t, "[]"):
