@@ -6,6 +6,11 @@
 //	GET  /readyz               200 when every bucket has a vBucket map and its
 //	                           listeners are serving; 503 with the reasons
 //	                           otherwise, and 503 "shutting down" once draining.
+//	                           Lines after the first are details that do not
+//	                           change the answer: each node that is down with
+//	                           its reason ("bucket "b": node h:11207 down: TLS:
+//	                           certificate expired at ..."), then the
+//	                           Options.Warnings as "warning: ...".
 //	GET  /metrics              Prometheus exposition of the private registry.
 //	GET  /vbmap                The first bucket's map as JSON: bucket, revision,
 //	                           epoch, source (origin), vBucket count, nodes with
@@ -81,8 +86,14 @@
 // proxy.Observer and are called on every request, so they do not allocate:
 // the children of the metric vectors are resolved once per label combination
 // and cached in atomic pointers (per opcode and status, per node).
-// Upstream connection gauges are read from the proxy at scrape time
-// (Metrics.AddNodeSource), so they are exact. Per-node request counts,
+// Requests carry the client's protocol (binary, text, meta:
+// RequestProtocol; Request counts binary). Reads answered by replicas are
+// counted per node (ReplicaRead). Upstream connection gauges are read from
+// the proxy at scrape time (Metrics.AddNodeSource), so they are exact; so
+// are the listeners' admission counters (Metrics.AddListenerSource: PROXY
+// headers, refusals by a fixed set of reasons, handshakes in progress, the
+// served certificate's expiry and its reloads), labelled by bucket and the
+// listener's bound address. Per-node request counts,
 // NOT_MY_VBUCKET replies and the upstream latency histogram
 // (BucketMetrics.UpstreamRequest) are plain atomics exposed by a collector
 // at scrape time and read by the console's sampler.

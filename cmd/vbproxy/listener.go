@@ -22,6 +22,10 @@ type listener struct {
 	edge    *edge.Edge
 	ln      net.Listener
 	serving atomic.Bool // ServeListener is running
+	// reloadedSerial is the serial of the certificate served at the last
+	// config reload (or the start), so that a reload reports a certificate
+	// the watcher swapped in meanwhile as applied too. Under app.reloadMu.
+	reloadedSerial string
 }
 
 // newListener builds listener idx of a validated configuration: its edge
@@ -40,6 +44,9 @@ func (a *app) newListener(idx int, lc ListenerConfig, b *bucket, sec secrets) (*
 		o.Logger = a.log.With("listener", idx, "address", lc.Address, "bucket", lc.Bucket)
 		if l.edge, err = edge.New(o); err != nil {
 			return nil, fmt.Errorf("listeners[%d].%w", idx, err)
+		}
+		if st, ok := l.edge.CertState(); ok {
+			l.reloadedSerial = st.Serial
 		}
 	}
 	l.pl = proxyListener(&lc, users, l.edge)
@@ -71,9 +78,9 @@ func (l *listener) logListening(log *slog.Logger) {
 
 // certChange is the outcome of re-reading one listener's certificates.
 type certChange struct {
-	field   string // "listeners[i].tls"
-	changed bool   // a different certificate is served now
-	err     error  // the files did not load: the previous pair is kept
+	l      *listener
+	serial string // of the certificate served after the re-read
+	err    error  // the files did not load: the previous pair is kept
 }
 
 // reloadCertificates re-reads the certificate files of the TLS listeners
@@ -85,15 +92,14 @@ func (a *app) reloadCertificates(lis []*listener, trigger string) []certChange {
 		if l.edge == nil {
 			continue
 		}
-		before, ok := l.edge.CertState()
-		if !ok {
+		if _, ok := l.edge.CertState(); !ok {
 			continue
 		}
 		err := l.edge.ReloadCertificates()
-		after, _ := l.edge.CertState()
-		out = append(out, certChange{field: fmt.Sprintf("listeners[%d].tls", l.idx), changed: after.Serial != before.Serial, err: err})
+		st, _ := l.edge.CertState()
+		out = append(out, certChange{l: l, serial: st.Serial, err: err})
 		if err == nil {
-			a.log.Debug("listener certificates re-read", "trigger", trigger, "listener", l.cfg.Address, "serial", after.Serial)
+			a.log.Debug("listener certificates re-read", "trigger", trigger, "listener", l.idx, "serial", st.Serial)
 		}
 	}
 	return out

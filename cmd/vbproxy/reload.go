@@ -24,8 +24,11 @@ import (
 //	                  TLS was on at start), shutdown.drain_timeout, and the
 //	                  contents of each TLS listener's certificate files
 //	                  (re-read on every reload: "listeners[i].tls" when a
-//	                  new certificate is served; a pair that does not load
-//	                  is listed under "failed" and the old one kept)
+//	                  new certificate is in service since the last reload;
+//	                  files that do not load fail the validation, and if
+//	                  they break between the validation and the re-read
+//	                  they are listed under "failed"; either way the old
+//	                  certificate keeps serving)
 //	restart required: everything else that changed, such as listeners
 //	                  (addresses, buckets, users), cluster, upstream, limits,
 //	                  log.format, log.slow_request, admin.address, admin.pprof
@@ -93,14 +96,17 @@ func (a *app) reloadConfig(trigger string) (admin.ConfigChange, error) {
 			restart[fmt.Sprintf("listeners[%d].users", i)] = true
 		}
 	}
-	// The running listeners' certificate files, re-read in place.
+	// The running listeners' certificate files, re-read in place: a
+	// certificate in service since the last reload (this re-read or the
+	// watcher's) is applied.
 	for _, c := range a.reloadCertificates(a.lis, trigger) {
-		switch {
-		case c.err != nil:
-			fe := fieldOf(c.field[:strings.LastIndex(c.field, ".tls")], c.err)
+		if c.err != nil {
+			fe := fieldOf(fmt.Sprintf("listeners[%d]", c.l.idx), c.err)
 			change.Failed = append(change.Failed, admin.FieldProblem{Field: fe.Field, Error: fe.Msg})
-		case c.changed:
-			applied[c.field] = true
+		}
+		if c.serial != c.l.reloadedSerial {
+			applied[fmt.Sprintf("listeners[%d].tls", c.l.idx)] = true
+			c.l.reloadedSerial = c.serial
 		}
 	}
 
