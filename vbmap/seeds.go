@@ -51,7 +51,7 @@ func parseSeeds(seeds []string, useTLS bool) (seedSet, error) {
 	for _, seed := range seeds {
 		kv, kind, isKV, err := parseKVSeed(seed)
 		if err != nil {
-			return seedSet{}, err
+			return seedSet{}, fmt.Errorf("vbmap: seed %q: %w", seed, err)
 		}
 		if isKV {
 			for _, a := range kv {
@@ -93,6 +93,15 @@ func parseSeeds(seeds []string, useTLS bool) (seedSet, error) {
 	return set, nil
 }
 
+// CheckKVSeed reports whether seed is a KV seed ("couchbase://host[:port]
+// [,host...]", "couchbases://...", or a bare "host:11210" / "host:11207")
+// and, for one, what is wrong with it (nil when valid; the error does not
+// repeat the seed). Anything else is a cluster manager seed (isKV false).
+func CheckKVSeed(seed string) (isKV bool, err error) {
+	_, _, isKV, err = parseKVSeed(seed)
+	return isKV, err
+}
+
 // parseKVSeed parses a KV seed: "couchbase://" or "couchbases://" with one
 // or more comma-separated hosts, or a bare "host:11210" or "host:11207".
 // isKV is false for anything else (a cluster manager seed).
@@ -123,17 +132,17 @@ func parseKVSeed(seed string) (addrs []string, kind seedTLS, isKV bool, err erro
 	}
 	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
 		if tail := rest[i:]; tail != "/" {
-			return nil, seedEither, true, fmt.Errorf("vbmap: seed %q: %q is not accepted (a connection string's bucket and options are set in their own fields)", seed, tail)
+			return nil, seedEither, true, fmt.Errorf("%q is not accepted (a connection string's bucket and options are set in their own fields)", tail)
 		}
 		rest = rest[:i]
 	}
 	if rest == "" {
-		return nil, seedEither, true, fmt.Errorf("vbmap: seed %q: no host", seed)
+		return nil, seedEither, true, errors.New("no host")
 	}
 	for _, hp := range strings.Split(rest, ",") {
 		addr, err := kvHostPort(hp, port)
 		if err != nil {
-			return nil, seedEither, true, fmt.Errorf("vbmap: seed %q: %w", seed, err)
+			return nil, seedEither, true, err
 		}
 		addrs = append(addrs, addr)
 	}

@@ -129,3 +129,26 @@ func TestProgressSilent(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckKVSeed(t *testing.T) {
+	tests := []struct {
+		seed    string
+		isKV    bool
+		wantErr string
+	}{
+		{"couchbase://a,b:1", true, ""},
+		{"couchbases://a", true, ""},
+		{"a:11210", true, ""},
+		{"a:11207", true, ""},
+		{"http://a:8091", false, ""},
+		{"a:8091", false, ""},
+		{"couchbase://a/b", true, `"/b" is not accepted (a connection string's bucket and options are set in their own fields)`},
+		{"couchbase://", true, "no host"},
+	}
+	for _, tt := range tests {
+		isKV, err := CheckKVSeed(tt.seed)
+		if isKV != tt.isKV || (tt.wantErr == "") != (err == nil) || (err != nil && err.Error() != tt.wantErr) {
+			t.Errorf("CheckKVSeed(%q) = %v, %v; want %v, %q", tt.seed, isKV, err, tt.isKV, tt.wantErr)
+		}
+	}
+}
