@@ -100,16 +100,28 @@ func (s *Source) runKV(ctx context.Context) error {
 	return nil
 }
 
+// kvOptions are the kvconn options of the Source's KV connections (the
+// default features; the config connection adds its own).
+func (s *Source) kvOptions() kvconn.Options {
+	o := kvconn.Options{
+		Bucket: s.o.Bucket, User: s.o.User, Password: s.o.Password,
+		TLS: s.kvTLS, SCRAMOverTLS: s.o.SCRAMOverTLS, Agent: configAgent,
+		ConnectTimeout: s.o.KVTimeout, SCRAM: &s.scram,
+		MaxBody: s.o.MaxConfigBytes + 4096,
+	}
+	if s.o.KVCertAuth {
+		o.User, o.Password = "", ""
+	}
+	return o
+}
+
 // followKV opens a config connection to addr and follows it until it
 // ends. delivered reports whether any config was received.
 func (s *Source) followKV(ctx context.Context, addr string) (delivered bool, err error) {
 	label := s.kvLabel(addr)
-	kc, err := kvconn.Dial(ctx, addr, kvconn.Options{
-		Bucket: s.o.Bucket, User: s.o.User, Password: s.o.Password,
-		TLS: s.kvTLS, Agent: configAgent, Features: s.configFeatures(),
-		ConnectTimeout: s.o.KVTimeout, SCRAM: &s.scram,
-		MaxBody: s.o.MaxConfigBytes + 4096,
-	})
+	o := s.kvOptions()
+	o.Features = s.configFeatures()
+	kc, err := kvconn.Dial(ctx, addr, o)
 	if err != nil {
 		if ctx.Err() != nil {
 			return false, ctx.Err()
@@ -193,11 +205,7 @@ func (s *Source) nextKVCandidate() (string, int) {
 // fetchKV fetches the config once over a connection of its own (Refresh).
 func (s *Source) fetchKV(ctx context.Context, addr, origin string) (*Map, error) {
 	label := s.kvLabel(addr)
-	kc, err := kvconn.Dial(ctx, addr, kvconn.Options{
-		Bucket: s.o.Bucket, User: s.o.User, Password: s.o.Password,
-		TLS: s.kvTLS, Agent: configAgent, ConnectTimeout: s.o.KVTimeout, SCRAM: &s.scram,
-		MaxBody: s.o.MaxConfigBytes + 4096,
-	})
+	kc, err := kvconn.Dial(ctx, addr, s.kvOptions())
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()

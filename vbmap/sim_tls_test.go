@@ -205,3 +205,45 @@ func TestCCCPTLSWithSim(t *testing.T) {
 		t.Errorf("Refresh with an untrusted CA: %v, want ErrCertificate naming the couchbases:// address", err)
 	}
 }
+
+// Certificate authentication: a client certificate naming the user
+// authenticates the config connection, which then sends no SASL (the node
+// would refuse it after a certificate login).
+func TestCCCPClientCertificateWithSim(t *testing.T) {
+	c, err := sim.Start(sim.Options{Host: "127.0.0.1", Nodes: 2, VBuckets: 64, TLSDir: t.TempDir(), ClientCertAuth: sim.ClientCertMandatory})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	cert, err := c.CA().Client("Administrator")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc := &tls.Config{RootCAs: c.CA().Pool(), Certificates: []tls.Certificate{cert.TLSCertificate()}}
+	for _, certAuth := range []bool{true, false} {
+		o := cccpOptions(ConfigSourceCCCP, "couchbases://"+c.Nodes()[0].KVTLSAddr())
+		o.TLSConfig, o.KVCertAuth = tc, certAuth
+		s := newTestSource(t, o)
+		_, _, err := s.Refresh(context.Background())
+		switch {
+		case certAuth && err != nil:
+			t.Errorf("KVCertAuth: Refresh: %v", err)
+		case !certAuth && !errors.Is(err, ErrUnauthorized):
+			t.Errorf("SASL after a certificate login: Refresh = %v, want ErrUnauthorized (NOT_SUPPORTED)", err)
+		}
+	}
+	o := cccpOptions(ConfigSourceCCCP, "couchbases://"+c.Nodes()[0].KVTLSAddr())
+	o.TLSConfig, o.KVCertAuth = tc, true
+	src, rec, _ := startSource(t, o)
+	waitReady(t, src)
+	if err := c.Failover(c.Nodes()[1]); err != nil {
+		t.Fatal(err)
+	}
+	waitRev(t, src, c, 5*time.Second)
+	if got := src.Current().Origin(); got != OriginPush {
+		t.Errorf("origin %q, want push", got)
+	}
+	if _, _, errs := rec.snapshot(); len(errs) != 0 {
+		t.Errorf("errors: %q", errs)
+	}
+}

@@ -73,6 +73,15 @@ type SourceOptions struct {
 	// set. Setting both TLSConfig and HTTPClient is an error. Default nil:
 	// the system roots.
 	TLSConfig *tls.Config
+	// KVCertAuth says that the client certificate in TLSConfig
+	// authenticates the KV connections: the config connection then sends
+	// no SASL (User and Password are for the cluster manager only).
+	// Default false.
+	KVCertAuth bool
+	// SCRAMOverTLS keeps SCRAM first on a TLS config connection; by
+	// default it authenticates with PLAIN when the node offers it, as the
+	// SDKs do over TLS. Default false.
+	SCRAMOverTLS bool
 	// ConfigSource chooses where configs come from: "auto" (or ""), "http"
 	// or "cccp". The package doc, "Config over KV", gives the rules.
 	// Default "auto".
