@@ -180,3 +180,19 @@ func TestConfigListenerKeysBad(t *testing.T) {
 		})
 	}
 }
+
+// TestClusterCAFileFlag: -cluster-ca-file turns cluster TLS on with that CA;
+// with http seeds the seeds are the error.
+func TestClusterCAFileFlag(t *testing.T) {
+	dir := t.TempDir()
+	caFile := writeCAFile(t, newCA(t, "CA"), dir, "ca")
+	listeners := "listeners: [{address: \":1\", bucket: b}]\n"
+	c, _, errs := checkYAML(t, listeners+"cluster: {seeds: [https://h:18091]}\n", nil, "-cluster-ca-file", caFile)
+	if len(errs) > 0 || !c.Cluster.TLS.Enabled || c.Cluster.TLS.CAFile != caFile {
+		t.Errorf("https seeds: got tls %+v, errors %q; want enabled with %s", c.Cluster.TLS, errs, caFile)
+	}
+	_, _, errs = checkYAML(t, listeners+"cluster: {seeds: [http://h:8091]}\n", nil, "-cluster-ca-file", caFile)
+	if want := "cluster.seeds: TLS is set but the seeds are http (use https:// seeds)"; strings.Join(errs, "\n") != want {
+		t.Errorf("http seeds: got %q, want %q", errs, want)
+	}
+}

@@ -18,6 +18,8 @@ func FuzzDecodeConfig(f *testing.F) {
 		"upstream: {pool_size: many, connect_timeout: 2}", "a: 1\na: 2\n", "---\n---\n",
 		"listeners: [{address: ':1', bucket: b, users: [{name: u}]}]\ncluster: {seeds: ['ftp://x']}\n",
 		"shutdown: {drain_timeout: [1s]}", "log: !!binary aGVsbG8=", "&a [*a]",
+		"listeners: [{address: ':1', bucket: b, proxy_protocol: true, trusted_cidrs: [x], tls: {client_auth: y, cert_users: [{match: q}]}}]",
+		"listeners: [{proxy_protocol: [1], collection: a.b.c, read_replicas: 1, protocols: {}}]\ncluster: {tls: {enabled: yes, scram_over_tls: 2}}",
 	} {
 		f.Add([]byte(s))
 	}
@@ -34,10 +36,14 @@ func FuzzDecodeConfig(f *testing.F) {
 		}
 		// Validate without touching the file system: the input names files.
 		cfg.Cluster.MapFile, cfg.Cluster.PasswordFile = "", ""
+		cfg.Cluster.TLS.CAFile, cfg.Cluster.TLS.ClientCertFile, cfg.Cluster.TLS.ClientKeyFile = "", "", ""
+		cfg.Admin.TokenFile, cfg.Admin.TLS = "", AdminTLSConfig{}
 		for i := range cfg.Listeners {
 			for j := range cfg.Listeners[i].Users {
 				cfg.Listeners[i].Users[j].PasswordFile = ""
 			}
+			t := &cfg.Listeners[i].TLS
+			t.CertFile, t.KeyFile, t.ClientCAFile = "", "", ""
 		}
 		_, verrs := validate(&cfg, envMap(nil))
 		for _, e := range verrs {

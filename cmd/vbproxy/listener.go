@@ -50,6 +50,8 @@ func (a *app) newListener(idx int, lc ListenerConfig, b *bucket, sec secrets) (*
 		}
 	}
 	l.pl = proxyListener(&lc, users, l.edge)
+	// Unique, unlike addresses with port 0: what Server.SetUsers takes.
+	l.pl.Name = fmt.Sprintf("listeners[%d]", idx)
 	return l, nil
 }
 
