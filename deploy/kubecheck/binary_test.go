@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -107,9 +108,13 @@ func podEnv(t *testing.T, objs Objects, w *Workload) []string {
 }
 
 // TestConfigMapsPassCheckConfig runs `vbproxy -check-config` on the config
-// each kustomization mounts, with the environment the Deployment provides.
+// each kustomization mounts, with the environment the Deployment provides
+// and the files its volumes provide (Secrets with their placeholders
+// replaced, as an operator must; certificates as cert-manager would issue
+// them for the Certificates' names and usages).
 func TestConfigMapsPassCheckConfig(t *testing.T) {
 	bin := vbproxyBinary(t)
+	ca := newTestCA(t, "kubecheck CA")
 	for _, dir := range buildable(t) {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			objs, _, err := Build(dir)
@@ -120,8 +125,9 @@ func TestConfigMapsPassCheckConfig(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			file := filepath.Join(t.TempDir(), w.ConfigKey)
-			if err := os.WriteFile(file, w.ConfigData, 0o600); err != nil {
+			root := t.TempDir()
+			file := filepath.Join(root, w.ConfigKey)
+			if err := os.WriteFile(file, podFiles(t, objs, w, oneCA(ca), root, true), 0o600); err != nil {
 				t.Fatal(err)
 			}
 			env := podEnv(t, objs, w)
@@ -158,6 +164,41 @@ func TestCheckConfigNeedsPasswordEnv(t *testing.T) {
 	}
 	if !strings.Contains(out, w.Config.Cluster.PasswordEnv) && !strings.Contains(out, "password_env") {
 		t.Errorf("vbproxy -check-config without %s: output does not name the variable or password_env:\n%s", w.Config.Cluster.PasswordEnv, out)
+	}
+}
+
+// TestPlaceholderTokenRefused: a config with admin.token_file, given the
+// token Secret as shipped, fails -check-config on the token's length, so
+// that no proxy ever starts with the placeholder as its admin token.
+func TestPlaceholderTokenRefused(t *testing.T) {
+	bin := vbproxyBinary(t)
+	ca := newTestCA(t, "kubecheck CA")
+	found := 0
+	for _, dir := range buildable(t) {
+		objs, _, err := Build(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := CheckWorkload(objs, WorkloadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.ContainsFunc(w.Config.Files, func(f ConfigFile) bool { return f.Kind == FileToken }) {
+			continue
+		}
+		found++
+		root := t.TempDir()
+		file := filepath.Join(root, w.ConfigKey)
+		if err := os.WriteFile(file, podFiles(t, objs, w, oneCA(ca), root, false), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, code := run(t, bin, podEnv(t, objs, w), "-check-config", file)
+		if code == 0 || !strings.Contains(out, "admin.token_file") || !strings.Contains(out, "at least 16") {
+			t.Errorf("%s: -check-config with the placeholder token: exit %d, want a failure naming admin.token_file and its length\n%s", dir, code, out)
+		}
+	}
+	if found == 0 {
+		t.Fatal("no kustomization sets admin.token_file, want at least the tls example")
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"sigs.k8s.io/yaml"
@@ -22,8 +23,14 @@ type ProxyConfig struct {
 	Seeds        []string
 	MapFile      string
 	Network      string
+	ClusterTLS   ProxyClusterTLS
 	AdminAddress string
+	// AdminTLS is true when admin.tls serves the admin port over HTTPS.
+	AdminTLS     bool
 	DrainTimeout time.Duration // 0 when not set
+	// Files are the certificate, key, CA and token files the config reads
+	// (passwords aside: SecretRefs), in config order.
+	Files []ConfigFile
 }
 
 // ProxyListener is one listeners[] entry.
@@ -31,7 +38,54 @@ type ProxyListener struct {
 	Address string
 	Bucket  string
 	Users   []ProxySecretRef
+	// TLS is true when the listener serves TLS (tls.cert_file is set).
+	TLS bool
 }
+
+// ProxyClusterTLS is what the checks read of cluster.tls.
+type ProxyClusterTLS struct {
+	// On: cluster.tls.enabled, or an https:// seed.
+	On                 bool
+	InsecureSkipVerify bool
+}
+
+// FileKind says what a configured file holds, and so where it may come
+// from: private keys and the admin token only from a Secret.
+type FileKind uint8
+
+const (
+	FileCert  FileKind = iota // a certificate chain (public)
+	FileKey                   // a private key
+	FileCA                    // a CA bundle (public)
+	FileToken                 // the admin bearer token
+)
+
+var fileKindNames = [...]string{FileCert: "certificate", FileKey: "private key", FileCA: "CA bundle", FileToken: "admin token"}
+
+func (k FileKind) String() string { return fileKindNames[k] }
+
+// Secret reports whether a file of this kind must come from a Secret.
+func (k FileKind) Secret() bool { return k == FileKey || k == FileToken }
+
+// ConfigFile is one file the vbproxy config names.
+type ConfigFile struct {
+	Field string // the config key, e.g. "listeners[1].tls.cert_file"
+	Path  string
+	Kind  FileKind
+	// Of says what the file is for, so that checks know which certificate
+	// must serve clients (ForListener) or authenticate to the cluster
+	// (ForCluster).
+	Of FileUse
+}
+
+// FileUse is what a configured file serves.
+type FileUse uint8
+
+const (
+	ForListener FileUse = iota // a listener's tls: the clients' side
+	ForCluster                 // cluster.tls: the proxy's side towards Couchbase
+	ForAdmin                   // admin.token_file and admin.tls
+)
 
 // ProxySecretRef says where a password comes from.
 type ProxySecretRef struct {
@@ -50,6 +104,11 @@ type rawProxyConfig struct {
 			PasswordFile string `json:"password_file"`
 			PasswordEnv  string `json:"password_env"`
 		} `json:"users"`
+		TLS struct {
+			CertFile     string `json:"cert_file"`
+			KeyFile      string `json:"key_file"`
+			ClientCAFile string `json:"client_ca_file"`
+		} `json:"tls"`
 	} `json:"listeners"`
 	Cluster struct {
 		Seeds        []string `json:"seeds"`
@@ -58,9 +117,21 @@ type rawProxyConfig struct {
 		PasswordFile string   `json:"password_file"`
 		PasswordEnv  string   `json:"password_env"`
 		Network      string   `json:"network"`
+		TLS          struct {
+			Enabled            bool   `json:"enabled"`
+			CAFile             string `json:"ca_file"`
+			ClientCertFile     string `json:"client_cert_file"`
+			ClientKeyFile      string `json:"client_key_file"`
+			InsecureSkipVerify bool   `json:"insecure_skip_verify"`
+		} `json:"tls"`
 	} `json:"cluster"`
 	Admin struct {
-		Address string `json:"address"`
+		Address   string `json:"address"`
+		TokenFile string `json:"token_file"`
+		TLS       struct {
+			CertFile string `json:"cert_file"`
+			KeyFile  string `json:"key_file"`
+		} `json:"tls"`
 	} `json:"admin"`
 	Shutdown struct {
 		DrainTimeout string `json:"drain_timeout"`
@@ -86,6 +157,18 @@ func ParseProxyConfig(data []byte) (*ProxyConfig, error) {
 		MapFile:      raw.Cluster.MapFile,
 		Network:      raw.Cluster.Network,
 		AdminAddress: raw.Admin.Address,
+		AdminTLS:     raw.Admin.TLS.CertFile != "",
+		ClusterTLS:   ProxyClusterTLS{On: raw.Cluster.TLS.Enabled, InsecureSkipVerify: raw.Cluster.TLS.InsecureSkipVerify},
+	}
+	file := func(field, path string, kind FileKind, of FileUse) {
+		if path != "" {
+			c.Files = append(c.Files, ConfigFile{Field: field, Path: path, Kind: kind, Of: of})
+		}
+	}
+	for _, s := range raw.Cluster.Seeds {
+		if strings.HasPrefix(s, "https://") {
+			c.ClusterTLS.On = true
+		}
 	}
 	var errs []error
 	if raw.Shutdown.DrainTimeout != "" {
@@ -100,11 +183,15 @@ func ParseProxyConfig(data []byte) (*ProxyConfig, error) {
 	}
 	seen := map[int]int{}
 	for i, l := range raw.Listeners {
-		pl := ProxyListener{Address: l.Address, Bucket: l.Bucket}
+		pl := ProxyListener{Address: l.Address, Bucket: l.Bucket, TLS: l.TLS.CertFile != ""}
 		for _, u := range l.Users {
 			pl.Users = append(pl.Users, ProxySecretRef(u))
 		}
 		c.Listeners = append(c.Listeners, pl)
+		at := fmt.Sprintf("listeners[%d].tls.", i)
+		file(at+"cert_file", l.TLS.CertFile, FileCert, ForListener)
+		file(at+"key_file", l.TLS.KeyFile, FileKey, ForListener)
+		file(at+"client_ca_file", l.TLS.ClientCAFile, FileCA, ForListener)
 		port, err := podPort(l.Address)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%w: listeners[%d].address: %w", ErrConfig, i, err))
@@ -115,6 +202,13 @@ func ParseProxyConfig(data []byte) (*ProxyConfig, error) {
 		}
 		seen[port] = i
 	}
+	ct := &raw.Cluster.TLS
+	file("cluster.tls.ca_file", ct.CAFile, FileCA, ForCluster)
+	file("cluster.tls.client_cert_file", ct.ClientCertFile, FileCert, ForCluster)
+	file("cluster.tls.client_key_file", ct.ClientKeyFile, FileKey, ForCluster)
+	file("admin.token_file", raw.Admin.TokenFile, FileToken, ForAdmin)
+	file("admin.tls.cert_file", raw.Admin.TLS.CertFile, FileCert, ForAdmin)
+	file("admin.tls.key_file", raw.Admin.TLS.KeyFile, FileKey, ForAdmin)
 	if port, err := podPort(raw.Admin.Address); err != nil {
 		errs = append(errs, fmt.Errorf("%w: admin.address: %w", ErrConfig, err))
 	} else if j, dup := seen[port]; dup {

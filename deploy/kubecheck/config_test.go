@@ -66,6 +66,9 @@ shutdown: {drain_timeout: 1m30s}
 func FuzzParseProxyConfig(f *testing.F) {
 	f.Add([]byte("listeners: [{address: ':11211'}]\nadmin: {address: ':8080'}\nshutdown: {drain_timeout: 5s}"))
 	f.Add([]byte("listeners: [{address: '[::1]:1'}]"))
+	f.Add([]byte("listeners: [{address: ':11207', tls: {cert_file: /c, key_file: /k, client_ca_file: /ca}}]\n" +
+		"cluster: {seeds: [https://a:18091], tls: {ca_file: /x, client_cert_file: /y, client_key_file: /z}}\n" +
+		"admin: {address: ':8080', token_file: /t, tls: {cert_file: /ac, key_file: /ak}}"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := ParseProxyConfig(data)
 		if err != nil {
@@ -74,6 +77,11 @@ func FuzzParseProxyConfig(f *testing.F) {
 		for _, p := range append(c.ListenerPorts(), c.AdminPort()) {
 			if p < 1 || p > 65535 {
 				t.Fatalf("accepted port %d", p)
+			}
+		}
+		for _, f := range c.Files {
+			if f.Path == "" || f.Field == "" || int(f.Kind) >= len(fileKindNames) {
+				t.Fatalf("file %+v: empty path or field, or unknown kind", f)
 			}
 		}
 	})

@@ -41,8 +41,8 @@ type Object struct {
 	Source string
 	// Value is the typed object: *appsv1.Deployment, *corev1.Service,
 	// *corev1.ConfigMap, *corev1.Secret, *corev1.ServiceAccount,
-	// *policyv1.PodDisruptionBudget, *autoscalingv2.HorizontalPodAutoscaler or
-	// *ServiceMonitor.
+	// *policyv1.PodDisruptionBudget, *autoscalingv2.HorizontalPodAutoscaler,
+	// *ServiceMonitor or *Certificate.
 	Value any
 }
 
@@ -59,6 +59,7 @@ var kinds = map[string]func() any{
 	"policy/v1 PodDisruptionBudget":           func() any { return new(policyv1.PodDisruptionBudget) },
 	"autoscaling/v2 HorizontalPodAutoscaler":  func() any { return new(autoscalingv2.HorizontalPodAutoscaler) },
 	"monitoring.coreos.com/v1 ServiceMonitor": func() any { return new(ServiceMonitor) },
+	"cert-manager.io/v1 Certificate":          func() any { return new(Certificate) },
 }
 
 // KnownKinds returns the "apiVersion kind" pairs Decode accepts, sorted.

@@ -96,6 +96,8 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(goodService))
 	f.Add([]byte(goodService + "---\n" + goodService))
 	f.Add([]byte("apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata: {name: m}\nspec: {selector: {}, endpoints: []}\n"))
+	f.Add([]byte("apiVersion: cert-manager.io/v1\nkind: Certificate\nmetadata: {name: c}\n" +
+		"spec: {secretName: s, issuerRef: {name: i}, dnsNames: [a], privateKey: {rotationPolicy: Always}}\n"))
 	f.Add([]byte("a: [\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		objs, err := Decode(data, "fuzz")
@@ -115,6 +117,7 @@ func TestKnownKinds(t *testing.T) {
 	want := []string{
 		"apps/v1 Deployment",
 		"autoscaling/v2 HorizontalPodAutoscaler",
+		"cert-manager.io/v1 Certificate",
 		"monitoring.coreos.com/v1 ServiceMonitor",
 		"policy/v1 PodDisruptionBudget",
 		"v1 ConfigMap",

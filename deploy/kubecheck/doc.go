@@ -8,6 +8,8 @@
 // something that does), renders them with the kustomize library, and checks the
 // rendered objects against each other and against the vbproxy configuration
 // they carry: ports, probe paths, the config mount, Secret references, the
+// certificate, key, CA and token files (mounted from Secrets or the Secrets
+// cert-manager Certificates write, rotatable, not world-readable), the
 // graceful-drain timing and the pod's security settings.
 //
 // The entry points:
@@ -16,7 +18,9 @@
 //	CheckKustomization       structural check of a kustomization tree
 //	Build                    kustomize build of a directory, strictly decoded
 //	CheckWorkload            cross-checks of one rendered deployment of vbproxy
+//	CheckCertificate         checks of one cert-manager Certificate on its own
 //	ParseProxyConfig         the parts of a vbproxy YAML config the checks need
+//	                         (ports, Secret references, the TLS and token files)
 //	ParseHelpFlags           flag names from `vbproxy -help` output
 //	ParseDockerfile          instructions of deploy/Dockerfile
 //

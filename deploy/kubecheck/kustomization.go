@@ -98,6 +98,11 @@ type Tree struct {
 	// Files lists every file the tree reads (manifests, patches, generator
 	// inputs, kustomization files), absolute.
 	Files []string
+	// outer, for a component, is what the kustomization that includes it
+	// holds when kustomize applies it (its resources and the components
+	// before this one): the component's patches and merge or replace
+	// generators act on those.
+	outer []Object
 }
 
 // CheckKustomization loads the kustomization in dir and everything it refers
@@ -106,12 +111,14 @@ type Tree struct {
 // allowed); every resource document decodes strictly; every patch decodes
 // strictly and targets an object of the tree; generators with behavior merge
 // or replace refer to one generated below; every image override names an
-// image the tree's Deployments use. All problems are reported, joined.
+// image the tree's Deployments use. A component's patches and generators
+// may also refer to what the kustomization that includes it holds before
+// it. All problems are reported, joined.
 func CheckKustomization(dir string) (*Tree, error) {
-	return loadTree(dir, "Kustomization", map[string]bool{})
+	return loadTree(dir, "Kustomization", map[string]bool{}, nil)
 }
 
-func loadTree(dir, wantKind string, visiting map[string]bool) (*Tree, error) {
+func loadTree(dir, wantKind string, visiting map[string]bool, outer []Object) (*Tree, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("kubecheck: %w", err)
@@ -127,7 +134,7 @@ func loadTree(dir, wantKind string, visiting map[string]bool) (*Tree, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubecheck: %w", err)
 	}
-	t := &Tree{Dir: abs, Files: []string{kpath}}
+	t := &Tree{Dir: abs, Files: []string{kpath}, outer: outer}
 	k := &t.Kustomization
 	if err := UnmarshalStrictYAML(data, k); err != nil {
 		return nil, fmt.Errorf("%s: %w", kpath, err)
@@ -143,14 +150,16 @@ func loadTree(dir, wantKind string, visiting map[string]bool) (*Tree, error) {
 		fail("apiVersion/kind %q %q, want kustomize.config.k8s.io/v1alpha1 Component", k.APIVersion, k.Kind)
 	}
 
-	var below []Object // generated below this level, for merge/replace
+	// Generated below this level or, for a component, before it: what
+	// merge and replace may refer to.
+	below := slices.Clone(outer)
 	for i, r := range k.Resources {
 		p, ok := localPath(abs, r)
 		if !ok {
 			fail("resources[%d]: %q is not a local path", i, r)
 			continue
 		}
-		sub, err := t.include(p, "Kustomization", visiting)
+		sub, err := t.include(p, "Kustomization", visiting, nil)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: resources[%d]: %w", kpath, i, err))
 		}
@@ -166,7 +175,7 @@ func loadTree(dir, wantKind string, visiting map[string]bool) (*Tree, error) {
 			fail("components[%d]: %q is not a directory", i, c)
 			continue
 		}
-		sub, err := t.include(p, "Component", visiting)
+		sub, err := t.include(p, "Component", visiting, t.visible())
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: components[%d]: %w", kpath, i, err))
 		}
@@ -187,15 +196,21 @@ func loadTree(dir, wantKind string, visiting map[string]bool) (*Tree, error) {
 	return t, errors.Join(errs...)
 }
 
+// visible returns what a component included by t now acts on: t's own
+// objects so far and what t itself sees from outside.
+func (t *Tree) visible() []Object {
+	return slices.Concat(t.outer, t.Objects, t.Generated)
+}
+
 // include loads a resource or component path into t and returns the objects
 // generated there.
-func (t *Tree) include(p, kind string, visiting map[string]bool) ([]Object, error) {
+func (t *Tree) include(p, kind string, visiting map[string]bool, outer []Object) ([]Object, error) {
 	st, err := os.Stat(p)
 	if err != nil {
 		return nil, fmt.Errorf("kubecheck: %w", err)
 	}
 	if st.IsDir() {
-		sub, err := loadTree(p, kind, visiting)
+		sub, err := loadTree(p, kind, visiting, outer)
 		if sub != nil {
 			t.Objects = append(t.Objects, sub.Objects...)
 			t.Generated = append(t.Generated, sub.Generated...)
@@ -299,7 +314,7 @@ func (t *Tree) checkPatch(p Patch) error {
 	default:
 		return errors.New("a JSON 6902 patch needs a target")
 	}
-	all := append(slices.Clone(t.Objects), t.Generated...)
+	all := slices.Concat(t.Objects, t.Generated, t.outer)
 	if !slices.ContainsFunc(all, func(o Object) bool {
 		return (kind == "" || o.Kind == kind) && (name == "" || o.Name == name)
 	}) {

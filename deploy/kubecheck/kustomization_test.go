@@ -89,6 +89,16 @@ func TestCheckKustomization(t *testing.T) {
 		{"missing generator file", overlay("resources: [../base]\nconfigMapGenerator: [{name: x, files: [k=nope.yaml]}]\n", nil), `file "nope.yaml" does not exist`},
 		{"bad behavior", overlay("resources: [../base]\nconfigMapGenerator: [{name: cfg, behavior: upsert, literals: [a=b]}]\n", nil), `behavior "upsert"`},
 		{"unused image override", overlay("resources: [../base]\nimages: [{name: other, newTag: v2}]\n", nil), `uses image "other"`},
+		{"component patches what includes it", overlay("resources: [../base]\ncomponents: [../comp]\n", map[string]string{
+			"comp/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\npatches: [{path: p.yaml}]\n" +
+				"configMapGenerator: [{name: cfg, behavior: merge, literals: [a=b]}]\n",
+			"comp/p.yaml": fixturePatch}), ""},
+		{"component patch targets nothing", overlay("resources: [../base]\ncomponents: [../comp]\n", map[string]string{
+			"comp/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\npatches: [{path: p.yaml}]\n",
+			"comp/p.yaml":             strings.Replace(fixturePatch, "name: app", "name: other", 1)}), `targets Deployment "other"`},
+		{"component before the resources it patches", overlay("components: [../comp]\n", map[string]string{
+			"comp/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\npatches: [{path: p.yaml}]\n",
+			"comp/p.yaml":             fixturePatch}), `targets Deployment "app", which is not in the tree`},
 		{"component that is a Kustomization", overlay("resources: [../base]\ncomponents: [../base]\n", nil), "want kustomize.config.k8s.io/v1alpha1 Component"},
 		{"cycle", map[string]string{"overlay/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [.]\n"}, "cycle"},
 	}

@@ -1,6 +1,7 @@
 package kubecheck
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -115,7 +116,12 @@ func TestKustomizeBuild(t *testing.T) {
 				t.Errorf("listeners = %d, want at least 1", got)
 			}
 			for _, s := range w.Config.Seeds {
-				if !strings.HasSuffix(s, ":8091") {
+				switch {
+				case strings.HasPrefix(s, "https://"):
+					if !strings.HasSuffix(s, ":18091") {
+						t.Errorf("seed %q: want the cluster manager's TLS port 18091", s)
+					}
+				case !strings.HasSuffix(s, ":8091"):
 					t.Errorf("seed %q: want the cluster manager's port 8091", s)
 				}
 			}
@@ -174,6 +180,63 @@ func TestExamples(t *testing.T) {
 		}
 		if got := len(Objects(objs).Deployments()); got != 1 {
 			t.Errorf("Deployments = %d, want 1", got)
+		}
+	})
+	t.Run("tls", func(t *testing.T) {
+		objs, _, err := Build(filepath.Join(kubeDir, "examples", "tls"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := CheckWorkload(objs, WorkloadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var listeners []string
+		for _, l := range w.Config.Listeners {
+			listeners = append(listeners, fmt.Sprintf("%s %s tls=%v", l.Address, l.Bucket, l.TLS))
+		}
+		if want := []string{":11211 default tls=false", ":11207 default tls=true"}; !slices.Equal(listeners, want) {
+			t.Errorf("listeners = %q, want %q (plain and TLS side by side)", listeners, want)
+		}
+		if !w.Config.ClusterTLS.On || len(w.Config.Seeds) != 1 || !strings.HasPrefix(w.Config.Seeds[0], "https://") {
+			t.Errorf("cluster TLS %v, seeds %v: want TLS to the cluster from an https seed", w.Config.ClusterTLS.On, w.Config.Seeds)
+		}
+		var files []string
+		for _, f := range w.Config.Files {
+			files = append(files, f.Field)
+		}
+		if want := []string{"listeners[1].tls.cert_file", "listeners[1].tls.key_file", "cluster.tls.ca_file",
+			"admin.token_file"}; !slices.Equal(files, want) {
+			t.Errorf("config files %q, want %q", files, want)
+		}
+		var certs []string
+		for _, c := range Objects(objs).Certificates() {
+			certs = append(certs, c.Name+" -> "+c.Spec.SecretName+" "+strings.Join(c.Spec.DNSNames, ","))
+		}
+		if want := []string{
+			"vbproxy-listener -> vbproxy-listener-tls vbproxy,vbproxy.couchbase.svc,vbproxy.couchbase.svc.cluster.local",
+			"vbproxy-cluster -> vbproxy-cluster-tls ",
+		}; !slices.Equal(certs, want) {
+			t.Errorf("Certificates %q, want %q", certs, want)
+		}
+		var ports []string
+		for _, p := range Objects(objs).Services()[0].Spec.Ports {
+			ports = append(ports, fmt.Sprintf("%s %d", p.Name, p.Port))
+		}
+		slices.Sort(ports)
+		if want := []string{"memcached 11211", "memcached-tls 11207"}; !slices.Equal(ports, want) {
+			t.Errorf("Service ports %q, want %q", ports, want)
+		}
+		// 0440 in the manifests is octal: owner and group may read.
+		for _, v := range w.Deployment.Spec.Template.Spec.Volumes {
+			if v.Secret != nil && (v.Secret.DefaultMode == nil || *v.Secret.DefaultMode != 0o440) {
+				t.Errorf("volume %s: defaultMode %v, want 0440", v.Name, v.Secret.DefaultMode)
+			}
+		}
+		for _, o := range objs {
+			if o.Namespace != "couchbase" {
+				t.Errorf("%s: namespace %q, want couchbase", o, o.Namespace)
+			}
 		}
 	})
 	t.Run("monitoring", func(t *testing.T) {

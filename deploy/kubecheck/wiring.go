@@ -216,7 +216,10 @@ func (c *checker) monitoring() {
 			if path.Clean(p) != MetricsPath {
 				c.failf("ServiceMonitor %s: endpoints[%d].path %q, want %s", sm.Name, i, ep.Path, MetricsPath)
 			}
-			if ep.Scheme != "" && ep.Scheme != "http" {
+			switch {
+			case c.w.Config.AdminTLS && ep.Scheme != "https":
+				c.failf("ServiceMonitor %s: endpoints[%d].scheme %q, want https (admin.tls serves the admin port over TLS)", sm.Name, i, ep.Scheme)
+			case !c.w.Config.AdminTLS && ep.Scheme != "" && ep.Scheme != "http":
 				c.failf("ServiceMonitor %s: endpoints[%d].scheme %q, want http (the admin port serves plain HTTP)", sm.Name, i, ep.Scheme)
 			}
 			for _, s := range svcs {

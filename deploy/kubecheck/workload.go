@@ -104,6 +104,10 @@ func CheckWorkload(objs Objects, o WorkloadOptions) (*Workload, error) {
 	c.drain()
 	c.scheduling()
 	c.passwords()
+	c.mounts()
+	c.files()
+	c.certificates()
+	c.clusterTLS()
 	c.services()
 	c.disruption()
 	c.autoscaling()
@@ -271,7 +275,10 @@ func (c *checker) probes() {
 		if port, ok := containerPort(c.w.Container, g.Port); !ok || port != admin {
 			c.failf("%s: httpGet.port %s, want the admin port %d", c.where(p.field), g.Port.String(), admin)
 		}
-		if g.Scheme != "" && g.Scheme != corev1.URISchemeHTTP {
+		switch {
+		case c.w.Config.AdminTLS && g.Scheme != corev1.URISchemeHTTPS:
+			c.failf("%s: httpGet.scheme %q, want HTTPS: admin.tls serves the admin port over TLS", c.where(p.field), g.Scheme)
+		case !c.w.Config.AdminTLS && g.Scheme != "" && g.Scheme != corev1.URISchemeHTTP:
 			c.failf("%s: httpGet.scheme %s, want HTTP", c.where(p.field), g.Scheme)
 		}
 	}
