@@ -34,8 +34,14 @@ func (a *app) newBucket(name string, sec secrets, clusterTLS *tls.Config) (*buck
 		TLS:          clusterTLSOn(&c),
 		TLSConfig:    clusterTLS,
 		PollInterval: time.Duration(c.PollInterval),
+		ConfigSource: c.ConfigSource,
+		KVCertAuth:   certAuth(&c),
+		SCRAMOverTLS: c.TLS.SCRAMOverTLS,
 		Logger:       a.log,
 		OnFetchError: b.metrics.FetchError,
+
+		ConfigCheckInterval: time.Duration(c.ConfigCheckInterval),
+		SilentInterval:      time.Duration(c.SilentInterval),
 	}
 	if c.MapFile == "" {
 		so.Bucket = name

@@ -3,7 +3,9 @@ package main
 import (
 	"crypto/tls"
 	"log/slog"
+	"net"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/vbproxy/vbproxy/internal/tlsconf"
@@ -24,10 +26,15 @@ import (
 // clusterTLSOn reports whether the cluster connections use TLS.
 func clusterTLSOn(c *ClusterConfig) bool { return c.TLS.Enabled || httpsSeeds(c.Seeds) }
 
-// httpsSeeds reports whether any seed is an https URL.
+// httpsSeeds reports whether any seed is a TLS one: an https URL, or KV
+// addresses couchbases://... or host:11207.
 func httpsSeeds(seeds []string) bool {
 	for _, s := range seeds {
-		if u, err := url.Parse(strings.TrimSpace(s)); err == nil && u.Scheme == "https" {
+		s = strings.TrimSpace(s)
+		if u, err := url.Parse(s); err == nil && (u.Scheme == "https" || strings.EqualFold(u.Scheme, "couchbases")) {
+			return true
+		}
+		if _, port, err := net.SplitHostPort(s); err == nil && !strings.Contains(s, "://") && port == strconv.Itoa(vbmap.DefaultKVTLSPort) {
 			return true
 		}
 	}

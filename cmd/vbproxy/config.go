@@ -12,6 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/vbproxy/vbproxy/proxy"
+	"github.com/vbproxy/vbproxy/vbmap"
 )
 
 // Config is the YAML configuration (docs/design.md "Configuration";
@@ -121,6 +122,14 @@ type ClusterConfig struct {
 	PasswordEnv  string   `yaml:"password_env"`
 	Network      string   `yaml:"network"`
 	PollInterval Duration `yaml:"poll_interval"`
+	// ConfigSource is where the map comes from: auto (the KV nodes, CCCP,
+	// with the cluster manager's stream beside it), http or cccp.
+	ConfigSource string `yaml:"config_source"`
+	// ConfigCheckInterval is the revision check on the KV config
+	// connection; SilentInterval restarts a config source that delivers
+	// nothing while the cluster is known to have moved.
+	ConfigCheckInterval Duration `yaml:"config_check_interval"`
+	SilentInterval      Duration `yaml:"silent_interval"`
 	// TLS is the connections to the cluster: https seeds imply it.
 	TLS ClusterTLSConfig `yaml:"tls"`
 }
@@ -227,7 +236,10 @@ const (
 // file the flags make one.
 func DefaultConfig() Config {
 	return Config{
-		Cluster: ClusterConfig{Network: defaultNetwork, PollInterval: Duration(defaultPollInterval)},
+		Cluster: ClusterConfig{
+			Network: defaultNetwork, PollInterval: Duration(defaultPollInterval), ConfigSource: vbmap.ConfigSourceAuto,
+			ConfigCheckInterval: Duration(vbmap.DefaultConfigCheckInterval), SilentInterval: Duration(vbmap.DefaultSilentInterval),
+		},
 		Upstream: UpstreamConfig{
 			Loops: defaultLoops, PoolSize: defaultPoolSize, QueueSize: defaultQueueSize,
 			ConnectTimeout: Duration(defaultConnectTimeout), OperationTimeout: Duration(defaultOpTimeout),

@@ -111,6 +111,27 @@ shutdown: {drain_timeout: 1h}
 				t.Errorf("admin/limits: got %+v %+v", c.Admin, c.Limits)
 			}
 		}},
+		{"kv seeds", `
+listeners: [{address: "127.0.0.1:0", bucket: default}]
+cluster:
+  seeds: ["couchbase://10.0.0.1,10.0.0.2:11300", "10.0.0.3:11210"]
+  config_source: cccp
+  config_check_interval: 1s
+  silent_interval: 10s
+`, func(t *testing.T, c *Config, s secrets) {
+			if c.Cluster.ConfigSource != "cccp" || c.Cluster.ConfigCheckInterval != Duration(time.Second) ||
+				c.Cluster.SilentInterval != Duration(10*time.Second) || len(c.Cluster.Seeds) != 2 || clusterTLSOn(&c.Cluster) {
+				t.Errorf("cluster: got %+v (TLS %v)", c.Cluster, clusterTLSOn(&c.Cluster))
+			}
+		}},
+		{"couchbases seeds turn TLS on", `
+listeners: [{address: "127.0.0.1:0", bucket: default}]
+cluster: {seeds: ["couchbases://10.0.0.1", "10.0.0.2:11207"]}
+`, func(t *testing.T, c *Config, s secrets) {
+			if !clusterTLSOn(&c.Cluster) {
+				t.Error("cluster TLS off with couchbases:// seeds")
+			}
+		}},
 		{"static map", `
 listeners: [{address: "127.0.0.1:0", bucket: cache}, {address: "127.0.0.1:0", bucket: cache}]
 cluster: {map_file: ` + mapFile + `}
@@ -194,7 +215,7 @@ cluster:
   foo: 1
 `, []string{
 			"listeners[0].buckt: unknown field (line 4); valid fields here: address, bucket, protocols, collection, read_replicas, proxy_protocol, trusted_cidrs, header_timeout, handshake_timeout, tls, allow_flush, users",
-			"cluster.foo: unknown field (line 7); valid fields here: seeds, map_file, user, password_file, password_env, network, poll_interval, tls",
+			"cluster.foo: unknown field (line 7); valid fields here: seeds, map_file, user, password_file, password_env, network, poll_interval, config_source, config_check_interval, silent_interval, tls",
 		}},
 		{"wrong types", minimal + `upstream:
   pool_size: many
@@ -237,7 +258,7 @@ cluster:
   poll_interval: 0s
 log: {level: verbose, format: xml}
 `, []string{
-			`cluster.seeds[0]: "ftp://h:8091": want an http:// or https:// URL such as http://10.0.0.1:8091`,
+			`cluster.seeds[0]: "ftp://h:8091": want an http:// or https:// URL such as http://10.0.0.1:8091, or KV addresses such as couchbase://10.0.0.1 or 10.0.0.1:11210`,
 			`cluster.seeds[1]: "http://": no host`,
 			`cluster.seeds[2]: "127.0.0.1:8091" is not a URL: first path segment in URL cannot contain colon`,
 			`cluster.seeds[3]: "http://h:0": port "0" is not a number from 1 to 65535`,
@@ -246,6 +267,34 @@ log: {level: verbose, format: xml}
 			"cluster.poll_interval: must be > 0, got 0s",
 			`log.level: "verbose": must be one of debug, info, warn, error`,
 			`log.format: "xml": must be one of text, json`,
+		}},
+		{"bad kv seeds and config source", `
+listeners: [{address: ":1", bucket: b}]
+cluster:
+  seeds: ["couchbase://h/default", "couchbase://", "couchbase://a,,b", "couchbase://[::1]:x"]
+  config_source: kv
+  config_check_interval: 0s
+  silent_interval: -1s
+`, []string{
+			`cluster.seeds[0]: "couchbase://h/default": "/default" is not accepted (a connection string's bucket and options are set in their own fields)`,
+			`cluster.seeds[1]: "couchbase://": no host`,
+			`cluster.seeds[2]: "couchbase://a,,b": empty host`,
+			`cluster.seeds[3]: "couchbase://[::1]:x": "[::1]:x": invalid port "x"`,
+			`cluster.config_source: "kv": must be one of auto, http, cccp`,
+			"cluster.config_check_interval: must be > 0, got 0s",
+			"cluster.silent_interval: must be > 0, got -1s",
+		}},
+		{"kv seeds with config source http", `
+listeners: [{address: ":1", bucket: b}]
+cluster: {seeds: ["http://h:8091", "h:11210"], config_source: http}
+`, []string{
+			`cluster.seeds[1]: "h:11210" is a KV address, but cluster.config_source is http (it needs http:// or https:// seeds; use auto or cccp)`,
+		}},
+		{"kv seeds mixing plain and TLS", `
+listeners: [{address: ":1", bucket: b}]
+cluster: {seeds: ["couchbase://a", "couchbases://b"]}
+`, []string{
+			"cluster.seeds: seeds mix plain (http://, couchbase://, :11210) and TLS (https://, couchbases://, :11207) addresses",
 		}},
 		{"bad map file", "listeners: [{address: \":1\", bucket: b}]\ncluster: {map_file: " + badMap + "}\n", []string{
 			"cluster.map_file: " + badMap + ": vbmap: vBucketServerMap.serverList: empty",

@@ -31,15 +31,26 @@ type options struct {
 	set                       map[string]bool // flags given on the command line
 }
 
-// stringList is a repeatable flag whose values may also be comma separated.
+// stringList is a repeatable flag of seeds whose values may also be comma
+// separated. As in a Couchbase connection string, the hosts that follow a
+// couchbase:// or couchbases:// seed without a scheme of their own belong
+// to its host list: "couchbase://a,b" is one seed of two KV hosts.
 type stringList []string
 
 func (s *stringList) String() string { return strings.Join(*s, ",") }
 
 func (s *stringList) Set(v string) error {
+	hostList := false // the last part added is a couchbase(s):// seed
 	for part := range strings.SplitSeq(v, ",") {
-		if part = strings.TrimSpace(part); part != "" {
+		part = strings.TrimSpace(part)
+		switch {
+		case part == "":
+		case hostList && !strings.Contains(part, "://"):
+			(*s)[len(*s)-1] += "," + part
+		default:
 			*s = append(*s, part)
+			scheme, _, _ := strings.Cut(strings.ToLower(part), "://")
+			hostList = scheme == "couchbase" || scheme == "couchbases"
 		}
 	}
 	return nil
@@ -57,8 +68,9 @@ vbproxy lets memcached binary-protocol clients use a Couchbase bucket through
 one address. Flags override the configuration file (see vbproxy.example.yaml).
 -listen and -bucket set the first listener (without -config they make it,
 defaulting to 127.0.0.1:11211 and "default"); -allow-flush and
--proxy-protocol set every listener. https:// cluster URLs (or
--cluster-ca-file) turn TLS to the cluster on.
+-proxy-protocol set every listener. https:// and couchbases:// cluster
+seeds (or -cluster-ca-file) turn TLS to the cluster on; couchbase:// seeds
+reach only the data ports (config over KV).
 
 Flags:
 `
@@ -77,7 +89,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.StringVar(&o.listen, "listen", "", "client `address` (host:port) of the first listener (default "+defaultListen+" without -config)")
 	fs.StringVar(&o.bucket, "bucket", "", "`bucket` of the first listener (default \""+defaultBucket+"\" without -config)")
-	fs.Var(&o.cluster, "cluster", "cluster manager `URL` such as http://127.0.0.11:8091; repeatable or comma-separated (replaces cluster.seeds and map_file)")
+	fs.Var(&o.cluster, "cluster", "cluster `seed`: a cluster manager URL such as http://127.0.0.11:8091, or KV addresses such as couchbase://10.0.0.1,10.0.0.2 or 10.0.0.1:11210; repeatable or comma-separated (replaces cluster.seeds and map_file)")
 	fs.StringVar(&o.mapFile, "map", "", "static vBucket map `file` (config JSON) instead of -cluster")
 	fs.StringVar(&o.user, "user", "", "cluster `user`")
 	fs.StringVar(&o.passwordFile, "password-file", "", "`file` holding the cluster password")

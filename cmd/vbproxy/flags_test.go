@@ -58,6 +58,12 @@ log: {level: info, format: text}
 					t.Errorf("cluster: got %+v password %q", c.Cluster, s.clusterPassword)
 				}
 			}},
+		{"kv seeds keep their host lists", []string{"-cluster", "couchbase://a, b:11210,http://c:8091", "-cluster", "d:11210,couchbase://e,f", "-password-file", pw, "-user", "u"},
+			func(t *testing.T, c *Config, s secrets) {
+				if got := strings.Join(c.Cluster.Seeds, " "); got != "couchbase://a,b:11210 http://c:8091 d:11210 couchbase://e,f" {
+					t.Errorf("seeds: got %q", got)
+				}
+			}},
 		{"map replaces seeds", []string{"-map", mapFile}, func(t *testing.T, c *Config, s secrets) {
 			if c.Cluster.MapFile != mapFile || c.Cluster.Seeds != nil {
 				t.Errorf("cluster: got %+v", c.Cluster)

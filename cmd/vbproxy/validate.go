@@ -192,7 +192,7 @@ func (v *validator) cluster(c *ClusterConfig) string {
 	}
 	seedsOK := true
 	for i, seed := range c.Seeds {
-		seedsOK = v.seed(fmt.Sprintf("cluster.seeds[%d]", i), seed) && seedsOK
+		seedsOK = v.seed(fmt.Sprintf("cluster.seeds[%d]", i), seed, c.ConfigSource) && seedsOK
 	}
 	v.clusterTLS(c, seedsOK)
 	if c.MapFile != "" {
@@ -204,6 +204,9 @@ func (v *validator) cluster(c *ClusterConfig) string {
 	}
 	v.oneOf("cluster.network", c.Network, vbmap.NetworkDefault, vbmap.NetworkExternal, vbmap.NetworkAuto)
 	v.positiveDuration("cluster.poll_interval", c.PollInterval)
+	v.oneOf("cluster.config_source", c.ConfigSource, vbmap.ConfigSourceAuto, vbmap.ConfigSourceHTTP, vbmap.ConfigSourceCCCP)
+	v.positiveDuration("cluster.config_check_interval", c.ConfigCheckInterval)
+	v.positiveDuration("cluster.silent_interval", c.SilentInterval)
 	hasPassword := c.PasswordFile != "" || c.PasswordEnv != ""
 	pw, _ := v.password("cluster", c.PasswordFile, c.PasswordEnv)
 	switch {
@@ -249,15 +252,25 @@ func (v *validator) password(prefix, file, env string) (string, bool) {
 	return "", false
 }
 
-// seed checks one cluster.seeds entry and reports whether it is valid.
-func (v *validator) seed(field, seed string) bool {
+// seed checks one cluster.seeds entry and reports whether it is valid: a
+// cluster manager URL, or (unless configSource is http) KV addresses.
+func (v *validator) seed(field, seed, configSource string) bool {
 	n := len(v.errs)
+	if isKV, err := vbmap.CheckKVSeed(seed); isKV {
+		switch {
+		case err != nil:
+			v.add(field, "%q: %v", seed, err)
+		case configSource == vbmap.ConfigSourceHTTP:
+			v.add(field, "%q is a KV address, but cluster.config_source is http (it needs http:// or https:// seeds; use auto or cccp)", seed)
+		}
+		return len(v.errs) == n
+	}
 	u, err := url.Parse(seed)
 	switch {
 	case err != nil:
 		v.add(field, "%q is not a URL: %v", seed, unwrapURLError(err))
 	case u.Scheme != "http" && u.Scheme != "https":
-		v.add(field, "%q: want an http:// or https:// URL such as http://10.0.0.1:8091", seed)
+		v.add(field, "%q: want an http:// or https:// URL such as http://10.0.0.1:8091, or KV addresses such as couchbase://10.0.0.1 or 10.0.0.1:11210", seed)
 	case u.Hostname() == "":
 		v.add(field, "%q: no host", seed)
 	case u.Port() != "" && !validPort(u.Port()):
