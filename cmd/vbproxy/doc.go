@@ -1,7 +1,8 @@
 // Command vbproxy lets plain memcached binary-protocol clients use Couchbase
 // buckets through one address per bucket. It follows each bucket's vBucket
-// map from the cluster manager, hashes every key to its vBucket and forwards
-// the request to the node that owns it.
+// map (over the nodes' data ports, with pushed changes, and from the
+// cluster manager's stream: cluster.config_source), hashes every key to its
+// vBucket and forwards the request to the node that owns it.
 //
 // Usage:
 //
