@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/vbproxy/vbproxy/internal/kvconn"
+	"github.com/vbproxy/vbproxy/internal/tlsconf"
 )
 
 // Node is the state one node's connections share: the address and options,
@@ -173,7 +174,7 @@ func (n *Node) setState(s State, err error) {
 	case s == StateUp:
 	case err != nil:
 		n.log.Warn("upstream down", "error", err)
-		n.logged = err.Error()
+		n.logged = logKey(err)
 	}
 	if n.o.OnState != nil {
 		n.o.OnState(n.addr, s)
@@ -184,10 +185,19 @@ func (n *Node) setState(s State, err error) {
 // at debug level otherwise: a node failing the same way on every retry logs
 // once. n.mu is held.
 func (n *Node) logError(msg string, err error) {
-	if s := err.Error(); s != n.logged {
+	if s := logKey(err); s != n.logged {
 		n.logged = s
 		n.log.Warn(msg, "error", err)
 		return
 	}
 	n.log.Debug(msg, "error", err)
+}
+
+// logKey is what makes two connection errors "the same" for logging: a TLS
+// failure by its reason (x509's expiry text carries the current time).
+func logKey(err error) string {
+	if errors.Is(err, ErrTLS) {
+		return "TLS: " + tlsconf.DescribeTLSError(err)
+	}
+	return err.Error()
 }
