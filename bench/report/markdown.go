@@ -150,7 +150,7 @@ func writeGoals(b *strings.Builder, s *Summary, o Options) {
 
 	main := Point{o.MainConns, o.MainPipeline}
 	name = fmt.Sprintf("vbproxy throughput / twemproxy (vbbench, %d conns, pipeline %d)", main.Conns, main.Pipeline)
-	vb, tw := s.Vb(TargetVbproxy, "", main), s.Vb(TargetTwemproxy, "", main)
+	vb, tw := s.Vb(TargetVbproxy, "binary", main), s.Vb(TargetTwemproxy, "", main)
 	if vb != nil && tw != nil && tw.OpsPerSec > 0 {
 		r := vb.OpsPerSec / tw.OpsPerSec
 		rows = append(rows, goalRow{name, fmt.Sprintf("%.2fx", r), fmt.Sprintf("≥ %.2fx", GoalVsTwemproxy), verdict(r >= GoalVsTwemproxy)})
@@ -165,6 +165,8 @@ func writeGoals(b *strings.Builder, s *Summary, o Options) {
 	} else {
 		notMeasured(name, fmt.Sprintf("≤ %.2fx", GoalP99VsTwemprx))
 	}
+
+	rows = append(rows, textGoals(s, o)...)
 
 	pp := Point{o.MainConns, o.PipelinedDepth}
 	name = fmt.Sprintf("vbproxy / direct throughput, pipelined (vbbench, %d conns, pipeline %d)", pp.Conns, pp.Pipeline)
@@ -202,13 +204,52 @@ func writeGoals(b *strings.Builder, s *Summary, o Options) {
 	b.WriteString("\n")
 }
 
+// textGoals are the throughput and p99 goals against twemproxy measured
+// like for like: vbproxy driven in the text protocol (ASCII), as twemproxy
+// is. Rows appear only for the tools that drove vbproxy in ASCII.
+func textGoals(s *Summary, o Options) []goalRow {
+	var rows []goalRow
+	v, t := s.Mc(TargetVbproxy, "ascii", o.MainConns), s.Mc(TargetTwemproxy, "ascii", o.MainConns)
+	if v != nil {
+		name := fmt.Sprintf("vbproxy (text) throughput / twemproxy (memcaslap, %d conns, both ASCII)", o.MainConns)
+		if t != nil && t.OpsPerSec > 0 && v.OpsPerSec > 0 {
+			r := v.OpsPerSec / t.OpsPerSec
+			rows = append(rows, goalRow{name, fmt.Sprintf("%.2fx", r), fmt.Sprintf("≥ %.2fx", GoalVsTwemproxy), verdict(r >= GoalVsTwemproxy)})
+		} else {
+			rows = append(rows, goalRow{name, "not measured", fmt.Sprintf("≥ %.2fx", GoalVsTwemproxy), "unknown"})
+		}
+	}
+	main := Point{o.MainConns, o.MainPipeline}
+	vb, tw := s.Vb(TargetVbproxy, "ascii", main), s.Vb(TargetTwemproxy, "ascii", main)
+	if vb == nil {
+		return rows
+	}
+	name := fmt.Sprintf("vbproxy (text) throughput / twemproxy (vbbench, %d conns, pipeline %d, both ASCII)", main.Conns, main.Pipeline)
+	if tw != nil && tw.OpsPerSec > 0 {
+		r := vb.OpsPerSec / tw.OpsPerSec
+		rows = append(rows, goalRow{name, fmt.Sprintf("%.2fx", r), fmt.Sprintf("≥ %.2fx", GoalVsTwemproxy), verdict(r >= GoalVsTwemproxy)})
+	} else {
+		rows = append(rows, goalRow{name, "not measured", fmt.Sprintf("≥ %.2fx", GoalVsTwemproxy), "unknown"})
+	}
+	name = fmt.Sprintf("vbproxy (text) p99 / twemproxy p99 (vbbench, %d conns, pipeline %d, both ASCII)", main.Conns, main.Pipeline)
+	if tw != nil && tw.Latency.P99 > 0 {
+		r := vb.Latency.P99 / tw.Latency.P99
+		rows = append(rows, goalRow{name, fmt.Sprintf("%.2fx (%s vs %s µs)", r, us(vb.Latency.P99), us(tw.Latency.P99)),
+			fmt.Sprintf("≤ %.2fx", GoalP99VsTwemprx), verdict(r <= GoalP99VsTwemprx)})
+	} else {
+		rows = append(rows, goalRow{name, "not measured", fmt.Sprintf("≤ %.2fx", GoalP99VsTwemprx), "unknown"})
+	}
+	return rows
+}
+
 func writeMemcaslap(b *strings.Builder, s *Summary) {
 	if len(s.Memcaslap) == 0 {
 		return
 	}
 	b.WriteString("## Throughput, like for like (memcaslap)\n\n")
 	b.WriteString("memcaslap (libmemcached-tools) drives every target: binary protocol for direct and vbproxy, " +
-		"ASCII for twemproxy (which speaks nothing else) and, as its baseline, for direct. " +
+		"ASCII for twemproxy (which speaks nothing else) and, as its baseline, for direct; vbproxy also in ASCII " +
+		"(its text front end), so that the comparison with twemproxy is like for like. " +
 		"One request in flight per connection. Median over rounds; \"vs direct\" compares with direct access in the same protocol.\n\n")
 	b.WriteString("| target | protocol | conns | ops/s (median) | rounds (min–max) | vs direct | get misses | failed rounds |\n")
 	b.WriteString("|---|---|---:|---:|---|---:|---:|---|\n")
@@ -235,7 +276,7 @@ func writeVbbench(b *strings.Builder, s *Summary) {
 	b.WriteString("vbbench drives each target with the same workload; latency is per request, from the write of its batch " +
 		"to the read of its reply, from the rounds' HDR histograms merged. Throughput is the median over rounds. " +
 		"\"vs direct\" compares with direct access at the same point (marked † when the protocols differ: " +
-		"twemproxy is driven in ASCII, direct in binary). Errors and misses are summed over all rounds.\n\n")
+		"twemproxy is driven in ASCII, direct in binary; vbproxy in both). Errors and misses are summed over all rounds.\n\n")
 	b.WriteString("| conns | pipeline | target | protocol | ops/s (median) | rounds (min–max) | vs direct | p50 µs | p90 µs | p99 µs | p99.9 µs | max µs | misses | errors |\n")
 	b.WriteString("|---:|---:|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, st := range s.Vbbench {

@@ -481,3 +481,66 @@ func TestTLSSection(t *testing.T) {
 		t.Errorf("a report without a TLS target mentions TLS:\n%s", md)
 	}
 }
+
+// TestTextProtocolRows: vbproxy driven in ASCII next to binary (the text
+// front end against twemproxy, like for like) gets rows of its own in
+// every table, like-for-like goal rows, and a line of its own colour; the
+// binary goals keep comparing vbproxy's binary runs.
+func TestTextProtocolRows(t *testing.T) {
+	recs := []Record{
+		vbRecord(t, TargetVbproxy, "binary", 1, 16, 1, 150_000, 200, 10),
+		vbRecord(t, TargetVbproxy, "ascii", 1, 16, 1, 120_000, 300, 10),
+		vbRecord(t, TargetTwemproxy, "ascii", 1, 16, 1, 100_000, 400, 10),
+		vbRecord(t, TargetVbproxy, "ascii", 1, 64, 1, 130_000, 500, 10),
+		{Kind: KindMemcaslap, Target: TargetVbproxy, Protocol: "binary", Round: 1, Conns: 16, OpsPerSec: 140_000, Ops: 1},
+		{Kind: KindMemcaslap, Target: TargetVbproxy, Protocol: "ascii", Round: 1, Conns: 16, OpsPerSec: 110_000, Ops: 1},
+		{Kind: KindMemcaslap, Target: TargetTwemproxy, Protocol: "ascii", Round: 1, Conns: 16, OpsPerSec: 100_000, Ops: 1},
+		{Kind: KindMemcaslap, Target: TargetDirect, Protocol: "ascii", Round: 1, Conns: 16, OpsPerSec: 200_000, Ops: 1},
+	}
+	s, err := Aggregate(recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Vb(TargetVbproxy, "ascii", Point{16, 1}); st == nil || st.OpsPerSec != 120_000 {
+		t.Fatalf("vbproxy ascii at 16x1: %+v, want its own stat at 120,000", st)
+	}
+	if st := s.Vb(TargetVbproxy, "binary", Point{16, 1}); st == nil || st.OpsPerSec != 150_000 {
+		t.Fatalf("vbproxy binary at 16x1: %+v, want its own stat at 150,000", st)
+	}
+	md := markdownOf(t, s, Options{})
+	wantAll(t, md,
+		// Binary goals: vbproxy binary over twemproxy.
+		"| vbproxy throughput / twemproxy (memcaslap, 16 conns) | 1.40x | ≥ 1.25x | met |",
+		"| vbproxy throughput / twemproxy (vbbench, 16 conns, pipeline 1) | 1.50x | ≥ 1.25x | met |",
+		// Like for like: both ASCII.
+		"| vbproxy (text) throughput / twemproxy (memcaslap, 16 conns, both ASCII) | 1.10x | ≥ 1.25x | **not met** |",
+		"| vbproxy (text) throughput / twemproxy (vbbench, 16 conns, pipeline 1, both ASCII) | 1.20x | ≥ 1.25x | **not met** |",
+		"| vbproxy (text) p99 / twemproxy p99 (vbbench, 16 conns, pipeline 1, both ASCII) | 0.75x (300 vs 400 µs) | ≤ 1.00x | met |",
+		// Table rows per protocol; vs direct in the same protocol.
+		"| vbproxy | ascii | 16 | 110,000 | 1 (110,000–110,000) | 0.55 | 0 | 0 |",
+		"| vbproxy | binary | 16 | 140,000 | 1 (140,000–140,000) | – | 0 | 0 |",
+		"| 16 | 1 | vbproxy | ascii | 120,000 |",
+		"| 16 | 1 | vbproxy | binary | 150,000 |",
+		"| 64 | 1 | vbproxy | ascii | 130,000 |",
+	)
+	var b strings.Builder
+	if err := SVG(&b, s); err != nil {
+		t.Fatal(err)
+	}
+	svg := b.String()
+	for _, want := range []string{"vbproxy (ascii), pipeline 1", "vbproxy (binary), pipeline 1",
+		`stroke="` + protocolColors[TargetVbproxy+"/ascii"] + `"`, `stroke="` + targetColors[TargetVbproxy] + `"`} {
+		if !strings.Contains(svg, want) {
+			t.Errorf("SVG lacks %q", want)
+		}
+	}
+
+	// Without text runs there are no text goal rows.
+	s, err = Aggregate(recs[:1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if md := markdownOf(t, s, Options{}); strings.Contains(md, "(text)") {
+		t.Errorf("a report without text runs has text goals:\n%s", md)
+	}
+}

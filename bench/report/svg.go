@@ -31,6 +31,12 @@ var targetColors = map[string]string{
 	TargetTLS:       "#9467bd",
 }
 
+// protocolColors colour a target driven in a protocol other than its
+// usual one (key target/protocol), so that its line stands apart.
+var protocolColors = map[string]string{
+	TargetVbproxy + "/ascii": "#8c564b",
+}
+
 var otherColors = []string{"#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"}
 
 func dashFor(pipeline int) string {
@@ -61,7 +67,10 @@ func buildSeries(s *Summary) []*series {
 		key := fmt.Sprintf("%s/%s/%d", st.Target, st.Protocol, st.Pipeline)
 		se := byKey[key]
 		if se == nil {
-			color, ok := targetColors[st.Target]
+			color, ok := protocolColors[st.Target+"/"+st.Protocol]
+			if !ok {
+				color, ok = targetColors[st.Target]
+			}
 			if !ok {
 				color = otherColors[others%len(otherColors)]
 				others++
