@@ -11,6 +11,10 @@
 #     for direct as the ASCII baseline;
 #   - vbbench over a sweep of connections x pipeline depth, for throughput and
 #     latency percentiles (binary for direct and vbproxy, ASCII for twemproxy).
+#     vbproxy also listens with TLS (a certificate from a CA made here with
+#     openssl): target vbproxy-tls is the same process reached through that
+#     listener by vbbench -tls-ca (client TLS, upstream plain to memcached),
+#     in the same rotation, so the report compares it with the plain path.
 # Around every run it samples the CPU time of the proxy, the memcached servers
 # and the whole machine (/proc), for the report's CPU-per-request table.
 # Then it measures proxy memory per idle client connection (VmRSS before and
@@ -36,6 +40,7 @@
 #   BENCH_KEYS             keys per target (50000 / 10000)
 #   BENCH_IDLE_CONNS       idle connections for the memory check (10000 / 2000)
 #   BENCH_PROFILE=0|1      CPU profile of vbproxy (1 / 0)
+#   BENCH_TLS=0|1          the vbproxy-tls target (1)
 #   VBPROXY_BIN, VBBENCH_BIN   use these binaries instead of building them
 #   BENCH_BASELINE=REV     A/B: also run vbproxy built at git revision REV as
 #                          target "vbproxy-baseline", in the same rotation; the
@@ -68,6 +73,7 @@ else
 	MODE="full run"
 fi
 PIPELINES=${BENCH_PIPELINES:-"1 16"}
+TLS=${BENCH_TLS:-1}
 MAIN_CONNS=16
 VALUE_SIZE=100
 RATIO=0.9
@@ -81,6 +87,7 @@ die() { log "FAILED: $*"; exit 1; }
 for tool in /usr/bin/memcached /usr/sbin/nutcracker /usr/bin/memcaslap curl go; do
 	command -v "$tool" >/dev/null || die "$tool not found (apt-get install memcached nutcracker libmemcached-tools curl; Go on PATH)"
 done
+[[ $TLS == 0 ]] || command -v openssl >/dev/null || die "openssl not found (apt-get install openssl; or BENCH_TLS=0)"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/bench-compare.XXXXXX")
 if [[ $QUICK == 1 ]]; then
@@ -253,7 +260,24 @@ MAP=$WORK/map.json
 	printf ']}}\n'
 } >"$MAP"
 
-start_vbproxy() { # name [binary] -> sets VBP_PORT VBP_PID VBP_ADMIN
+# ---- TLS ---------------------------------------------------------------------
+# A CA and the TLS listener's certificate for 127.0.0.1, both ECDSA P-256.
+TLS_DIR=$WORK/tls
+if [[ $TLS == 1 ]]; then
+	mkdir -p "$TLS_DIR"
+	{
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=bench-compare CA" \
+			-addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+			-keyout "$TLS_DIR/ca-key.pem" -out "$TLS_DIR/ca.pem" &&
+			openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=127.0.0.1" \
+				-keyout "$TLS_DIR/vbproxy-key.pem" -out "$TLS_DIR/vbproxy.csr" &&
+			printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature\n' >"$TLS_DIR/vbproxy.ext" &&
+			openssl x509 -req -in "$TLS_DIR/vbproxy.csr" -CA "$TLS_DIR/ca.pem" -CAkey "$TLS_DIR/ca-key.pem" \
+				-set_serial "0x$(openssl rand -hex 8)" -days 2 -sha256 -extfile "$TLS_DIR/vbproxy.ext" -out "$TLS_DIR/vbproxy.pem"
+	} >"$WORK/openssl.log" 2>&1 || die "openssl could not make the TLS certificates: $(tail -n 3 "$WORK/openssl.log")"
+fi
+
+start_vbproxy() { # name [binary [tls]] -> sets VBP_PORT VBP_PID VBP_ADMIN (and VBP_TLS_PORT with tls)
 	local attempt
 	for attempt in 1 2 3; do
 		try_vbproxy "$@" && return 0
@@ -263,13 +287,25 @@ start_vbproxy() { # name [binary] -> sets VBP_PORT VBP_PID VBP_ADMIN
 }
 
 try_vbproxy() {
-	local name=$1 bin=${2:-$VBPROXY}
+	local name=$1 bin=${2:-$VBPROXY} tls=${3:-} tls_listener=""
 	VBP_PORT=$(free_port)
 	VBP_ADMIN=$(free_port)
+	VBP_TLS_PORT=""
+	if [[ $tls == tls ]]; then
+		# A second listener of the same bucket: the same process, loops and
+		# upstream connections, with TLS to the clients.
+		VBP_TLS_PORT=$(free_port)
+		tls_listener="  - address: 127.0.0.1:$VBP_TLS_PORT
+    bucket: default
+    tls:
+      cert_file: $TLS_DIR/vbproxy.pem
+      key_file: $TLS_DIR/vbproxy-key.pem"
+	fi
 	cat >"$WORK/$name.yaml" <<-YAML
 		listeners:
 		  - address: 127.0.0.1:$VBP_PORT
 		    bucket: default
+		$tls_listener
 		cluster:
 		  map_file: $MAP
 		upstream:
@@ -288,6 +324,7 @@ try_vbproxy() {
 	VBP_PID=$!
 	PIDS+=("$VBP_PID")
 	wait_port "$VBP_PORT" "$VBP_PID" "$name" || return 1
+	[[ -z $VBP_TLS_PORT ]] || wait_port "$VBP_TLS_PORT" "$VBP_PID" "$name (TLS)" || return 1
 	for _ in $(seq 100); do
 		curl -fsS -o /dev/null "http://127.0.0.1:$VBP_ADMIN/readyz" 2>/dev/null && return 0
 		sleep 0.1
@@ -332,8 +369,8 @@ try_twemproxy() {
 	kill -0 "$TW_PID" 2>/dev/null
 }
 
-start_vbproxy vbproxy
-VBP_MAIN_PORT=$VBP_PORT VBP_MAIN_ADMIN=$VBP_ADMIN
+start_vbproxy vbproxy "$VBPROXY" "$([[ $TLS == 1 ]] && echo tls)"
+VBP_MAIN_PORT=$VBP_PORT VBP_MAIN_ADMIN=$VBP_ADMIN VBP_MAIN_PID=$VBP_PID VBP_MAIN_TLS_PORT=$VBP_TLS_PORT
 start_twemproxy twemproxy
 TW_MAIN_PORT=$TW_PORT
 declare -A PROXY_PID=([direct]=0 [vbproxy]=$VBP_PID [twemproxy]=$TW_PID)
@@ -344,6 +381,17 @@ declare -A PROTO=([direct]=binary [vbproxy]=binary [twemproxy]=ascii)
 declare -A PREFIX=([direct]=d: [vbproxy]=v: [twemproxy]=t:)
 TARGETS=(direct vbproxy twemproxy)
 MC_TARGETS=(direct/binary vbproxy/binary direct/ascii twemproxy/ascii)
+# Extra vbbench flags per target (words split on spaces; paths from mktemp).
+declare -A VBB_FLAGS=()
+if [[ $TLS == 1 ]]; then
+	PROXY_PID[vbproxy-tls]=$VBP_MAIN_PID
+	ADDR[vbproxy-tls]=127.0.0.1:$VBP_MAIN_TLS_PORT
+	PROTO[vbproxy-tls]=binary
+	PREFIX[vbproxy-tls]=s:
+	VBB_FLAGS[vbproxy-tls]="-tls-ca $TLS_DIR/ca.pem"
+	TARGETS+=(vbproxy-tls)
+	log "vbproxy TLS listener on $VBP_MAIN_TLS_PORT (target vbproxy-tls)"
+fi
 if [[ -n $BASELINE_BIN ]]; then
 	start_vbproxy vbproxy-baseline "$BASELINE_BIN"
 	PROXY_PID[vbproxy-baseline]=$VBP_PID
@@ -357,7 +405,8 @@ fi
 
 # ---- populate -----------------------------------------------------------------
 for t in "${TARGETS[@]}"; do
-	out=$(timeout 120 "$VBBENCH" -addr "${ADDR[$t]}" -protocol "${PROTO[$t]}" -conns 16 -pipeline 16 -ops 16 -warmup 0 \
+	read -ra extra <<<"${VBB_FLAGS[$t]:-}"
+	out=$(timeout 120 "$VBBENCH" -addr "${ADDR[$t]}" -protocol "${PROTO[$t]}" "${extra[@]}" -conns 16 -pipeline 16 -ops 16 -warmup 0 \
 		-keys "$KEYS" -value-size "$VALUE_SIZE" -prefix "${PREFIX[$t]}" -json 2>"$WORK/populate-$t.log") ||
 		die "populating $t failed: $(cat "$WORK/populate-$t.log")"
 	pop=$(printf '%s' "$out" | grep -o '"populate":{[^}]*}' || true)
@@ -424,7 +473,8 @@ run_memcaslap() { # round target proto conns
 }
 
 run_vbbench() { # round target conns pipeline
-	local round=$1 t=$2 c=$3 p=$4 out sampler
+	local round=$1 t=$2 c=$3 p=$4 out sampler extra
+	read -ra extra <<<"${VBB_FLAGS[$t]:-}"
 	# The measured phase starts after the warm-up: sample CPU over it.
 	rm -f "$WORK/cpu.window"
 	(
@@ -434,7 +484,7 @@ run_vbbench() { # round target conns pipeline
 		printf '%s\n%s\n' "$s0" "$(cpu_sample "${PROXY_PID[$t]}")" >"$WORK/cpu.window"
 	) &
 	sampler=$!
-	if out=$(timeout $((DURATION + 60)) "$VBBENCH" -addr "${ADDR[$t]}" -protocol "${PROTO[$t]}" -conns "$c" -pipeline "$p" \
+	if out=$(timeout $((DURATION + 60)) "$VBBENCH" -addr "${ADDR[$t]}" -protocol "${PROTO[$t]}" "${extra[@]}" -conns "$c" -pipeline "$p" \
 		-duration "${DURATION}s" -warmup "${WARMUP}s" -keys "$KEYS" -value-size "$VALUE_SIZE" -ratio "$RATIO" \
 		-prefix "${PREFIX[$t]}" -no-populate -seed "$round" -json 2>"$WORK/vbbench.err.log"); then
 		wait "$sampler" || true
@@ -574,6 +624,7 @@ VB_WORKLOAD="vbbench: $KEYS keys per target (populated once, distinct prefixes),
 	-set "setup.backends=3 memcached (-t 1, -m 64) on 127.0.0.1; direct access is the first of them" \
 	-set "setup.vbproxy=static map of $VBUCKETS vBuckets (vBucket i on server i mod 3), upstream pool_size $POOL_SIZE (twemproxy: server_connections 1), log level warn, pprof on" \
 	-set "setup.twemproxy=nutcracker, hash fnv1a_64, distribution ketama, server_connections 1, preconnect; ASCII only" \
+	-set "setup.vbproxy-tls=$([[ $TLS == 1 ]] && echo "a second listener of the vbproxy process (same bucket, loops and upstream connections) with TLS: ECDSA P-256 certificate from a CA made by openssl for the run, Go's defaults (TLS 1.3) on both ends; vbbench -tls-ca, connections and handshakes made before measuring; upstream plain" || echo "not run (BENCH_TLS=0)")" \
 	-set "setup.workload (memcaslap)=$MC_WORKLOAD" \
 	-set "setup.workload (vbbench)=$VB_WORKLOAD" \
 	-set "setup.memory=fresh process per measurement, $IDLE_CONNS connections from vbbench idle, VmRSS 1 s after start and 2 s after the last connection" \

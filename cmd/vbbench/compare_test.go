@@ -17,8 +17,8 @@ import (
 
 // TestBenchCompareQuick runs scripts/bench-compare.sh in its smoke version
 // (BENCH_QUICK=1, about a minute): real memcached, nutcracker, memcaslap and
-// vbproxy on loopback, with a second vbproxy as the A/B baseline
-// (VBPROXY_BASELINE_BIN). It checks that every run produced numbers without
+// vbproxy on loopback, vbproxy's TLS listener as target vbproxy-tls, and a
+// second vbproxy as the A/B baseline (VBPROXY_BASELINE_BIN). It checks that every run produced numbers without
 // errors and that the report has every section; it asserts nothing about
 // performance.
 func TestBenchCompareQuick(t *testing.T) {
@@ -91,13 +91,17 @@ func TestBenchCompareQuick(t *testing.T) {
 			}
 		}
 	}
-	// 4 targets x 2 conns x 2 pipelines; 5 memcaslap targets; 2 proxies x 2
-	// memory variants (not the baseline).
-	if kinds[report.KindVbbench] != 16 || kinds[report.KindMemcaslap] != 5 || kinds[report.KindMemory] != 4 {
-		t.Errorf("record counts %v, want 16 vbbench, 5 memcaslap, 4 memory", kinds)
+	// 5 targets (vbproxy-tls and the baseline included) x 2 conns x 2
+	// pipelines; 5 memcaslap targets (not vbproxy-tls: memcaslap speaks no
+	// TLS); 2 proxies x 2 memory variants (not the baseline).
+	if kinds[report.KindVbbench] != 20 || kinds[report.KindMemcaslap] != 5 || kinds[report.KindMemory] != 4 {
+		t.Errorf("record counts %v, want 20 vbbench, 5 memcaslap, 4 memory", kinds)
 	}
 	if targets[report.TargetBaseline] != 5 {
 		t.Errorf("%d records for %s, want 5 (4 vbbench, 1 memcaslap)", targets[report.TargetBaseline], report.TargetBaseline)
+	}
+	if targets[report.TargetTLS] != 4 {
+		t.Errorf("%d records for %s, want 4 (vbbench only)", targets[report.TargetTLS], report.TargetTLS)
 	}
 	md, err := os.ReadFile(filepath.Join(out, "BENCHMARKS.md"))
 	if err != nil {
@@ -117,6 +121,15 @@ func TestBenchCompareQuick(t *testing.T) {
 		ab, _, _ = strings.Cut(ab, "\n## ")
 		if n, m := strings.Count(ab, "\n| vbbench | "), strings.Count(ab, "\n| memcaslap | "); n != 4 || m != 1 {
 			t.Errorf("A/B section has %d vbbench and %d memcaslap rows, want 4 and 1:\n%s", n, m, ab)
+		}
+	}
+	// The TLS table has a row per point: 2 conns x 2 pipelines.
+	if _, sec, ok := strings.Cut(string(md), "## Client TLS (vbproxy-tls)\n"); !ok {
+		t.Error("BENCHMARKS.md lacks the Client TLS section")
+	} else {
+		sec, _, _ = strings.Cut(sec, "\n## ")
+		if n := strings.Count(sec, " | binary | "); n != 4 {
+			t.Errorf("Client TLS section has %d rows, want 4:\n%s", n, sec)
 		}
 	}
 	if strings.Contains(string(md), "not measured") {
