@@ -1,5 +1,5 @@
 # vbproxy: build, test, benchmark, fuzz and demo targets.
-# `make run` starts the demo (cbsim + vbproxy); `make test` runs every check CI runs.
+# `make run` starts the demo (cbsim + vbproxy; `make run TLS=1` with TLS on both sides); `make test` runs every check CI runs.
 
 GO          ?= go
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -78,9 +78,10 @@ SOAK ?= 10m
 soak:
 	$(GO) run ./cmd/vbsoak -duration $(SOAK)
 
-## run: the demo: a simulated 3-node Couchbase cluster with vbproxy in front
+## run: the demo: a simulated 3-node Couchbase cluster with vbproxy in front; TLS=1: TLS on both sides (clients and cluster)
+TLS ?=
 run: build
-	bash scripts/demo.sh
+	bash scripts/demo.sh $(if $(filter 1 yes true,$(TLS)),--tls)
 
 docker:
 	docker build -f deploy/Dockerfile --build-arg VERSION=$(VERSION) -t vbproxy:$(VERSION) .
