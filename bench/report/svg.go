@@ -28,7 +28,7 @@ var targetColors = map[string]string{
 	TargetVbproxy:   "#d62728",
 	TargetTwemproxy: "#2ca02c",
 	TargetBaseline:  "#ff7f0e",
-	TargetTLS:       "#9467bd",
+	TargetTLS:       "#b8860b",
 }
 
 // protocolColors colour a target driven in a protocol other than its
