@@ -35,6 +35,11 @@ func (s *Server) readyDetails() []string {
 	var out []string
 	for i := range s.buckets {
 		b := &s.buckets[i]
+		if b.Degraded != nil {
+			if d := b.Degraded(); d != "" {
+				out = append(out, fmt.Sprintf("bucket %q: %s", b.Name, d))
+			}
+		}
 		if b.Nodes == nil {
 			continue
 		}

@@ -58,6 +58,10 @@ type Bucket struct {
 	// Probe reads a key's metadata from its active node through the proxy's
 	// connections (GET /api/key?probe=1); nil answers 501.
 	Probe func(ctx context.Context, key []byte) (ProbeResult, error)
+	// Degraded says why the bucket's map may fall behind the cluster ("" when
+	// it does not: vbmap.Source.Degraded); /readyz shows it as a detail
+	// (still 200). nil: never.
+	Degraded func() string
 }
 
 // Options configure New. Only Buckets is required.

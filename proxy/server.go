@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"os"
 	"context"
 	"errors"
 	"fmt"
@@ -120,7 +121,7 @@ func New(o Options) (*Server, error) {
 		OnError:          func(node, kind string) { s.obs.UpstreamError(node, kind) },
 	}
 	for i := range o.Loops {
-		lp, err := eventloop.New(eventloop.Options{Name: fmt.Sprintf("%s/%d", o.Bucket, i)})
+		lp, err := eventloop.New(eventloop.Options{Name: fmt.Sprintf("%s/%d", o.Bucket, i), RawWait: os.Getenv("VBPROXY_EXPERIMENT_RAW_WAIT") == "1"})
 		if err != nil {
 			s.stopLoops()
 			return nil, err
@@ -270,7 +271,7 @@ func (s *Server) ServeListener(ln net.Listener, l Listener) error {
 		s.mu.Unlock()
 		s.admitting.Done()
 	}()
-	s.log.Info("serving", "addr", ln.Addr().String(), "bucket", s.o.Bucket, "loops", len(s.loops))
+	s.log.Info("serving", "addr", ln.Addr().String(), "loops", len(s.loops)) // the logger names the bucket
 
 	var delay time.Duration
 	for {
@@ -449,7 +450,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return ctx.Err()
 	}
 	s.closePools()
-	s.log.Info("proxy stopped", "bucket", s.o.Bucket)
+	s.log.Info("proxy stopped")
 	return nil
 }
 

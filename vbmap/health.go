@@ -23,7 +23,8 @@ func (s *Source) noteFailure(u string, err error) {
 }
 
 // Degraded says why the map may be falling behind the cluster, "" when it
-// is not: no config source is delivering, or (with both configured, config
+// is not (or when there is no map yet): no config source is delivering, or
+// (with both configured, config
 // source auto) the cluster manager's stream is not while KV is, as when
 // the cluster manager is unreachable and the data ports are not. A static
 // map file is never degraded.
@@ -42,7 +43,7 @@ func (s *Source) Degraded() string {
 	case kvOn:
 		return "map source degraded: the cluster manager stream is down, following the map over KV only" + last
 	case s.cur.Load() == nil:
-		return "map source degraded: no config source has delivered a map yet" + last
+		return "" // not ready at all: that is the readiness answer, not a detail
 	}
 	return "map source degraded: no config source is delivering; serving the last map" + last
 }

@@ -128,7 +128,7 @@ func (a *app) newAdmin() error {
 	for _, b := range a.buckets {
 		buckets = append(buckets, admin.Bucket{
 			Name: b.name, Map: b.src, Reloader: bucketReloader{a, b}, Metrics: b.metrics,
-			Ready: b.ready, Nodes: b.nodes, Clients: b.clients,
+			Ready: b.ready, Nodes: b.nodes, Clients: b.clients, Probe: b.probe, Degraded: b.src.Degraded,
 		})
 	}
 	srv, err := admin.New(admin.Options{
@@ -180,6 +180,9 @@ func (a *app) proxyOptions(b *bucket, sec secrets, clusterTLS *tls.Config) proxy
 		MaxRequestSize:   c.Limits.MaxRequestSize,
 		UpstreamTLS:      clusterTLS,
 		SCRAMOverTLS:     c.Cluster.TLS.SCRAMOverTLS,
+		SlowLog:          slowLog{b.slow},
+		SlowRequest:      time.Duration(c.Log.SlowRequest),
+		SlowRequestKeys:  c.Log.SlowRequestKeys,
 		Logger:           a.log.With("bucket", b.name),
 		Observer:         observer{b.metrics},
 	}
@@ -345,6 +348,9 @@ func (a *app) shutdown() {
 	}
 	wg.Wait()
 	a.closeEdges() // Shutdown waited for the admissions in progress
+	for _, b := range a.buckets {
+		b.slow.Close()
+	}
 	if a.admin != nil {
 		actx, acancel := context.WithTimeout(context.Background(), adminShutdownTimeout)
 		defer acancel()

@@ -8,6 +8,7 @@ import (
 
 	"github.com/vbproxy/vbproxy/admin"
 	"github.com/vbproxy/vbproxy/proxy"
+	"github.com/vbproxy/vbproxy/slowlog"
 	"github.com/vbproxy/vbproxy/vbmap"
 )
 
@@ -19,12 +20,26 @@ type bucket struct {
 	src     *vbmap.Source
 	srv     *proxy.Server
 	metrics *admin.BucketMetrics
-	lis     []*listener // in configuration order
+	slow    *slowlog.Log // log.slow_request's lines, rate-limited
+	lis     []*listener  // in configuration order
+}
+
+// slowLog adapts the bucket's slow-request log to the proxy's hook.
+type slowLog struct{ l *slowlog.Log }
+
+func (s slowLog) Slow(r proxy.SlowRequest) { s.l.Slow(slowlog.Request(r)) }
+
+// probe reads a key's metadata through the bucket's proxy (GET
+// /api/key?probe=1).
+func (b *bucket) probe(ctx context.Context, key []byte) (admin.ProbeResult, error) {
+	r, err := b.srv.Probe(ctx, key)
+	return admin.ProbeResult(r), err
 }
 
 func (a *app) newBucket(name string, sec secrets, clusterTLS *tls.Config) (*bucket, error) {
 	c := a.cfg.Cluster
 	b := &bucket{name: name, metrics: a.metrics.Bucket(name)}
+	b.slow = slowlog.New(slowlog.Options{Logger: a.log.With("bucket", name), Keys: a.cfg.Log.SlowRequestKeys})
 	so := vbmap.SourceOptions{
 		Seeds:        c.Seeds,
 		MapFile:      c.MapFile,

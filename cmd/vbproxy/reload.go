@@ -8,8 +8,10 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/vbproxy/vbproxy/admin"
+	"github.com/vbproxy/vbproxy/proxy"
 )
 
 // A config reload (SIGHUP, POST /reload?config=1) re-reads the file given
@@ -64,7 +66,10 @@ func (a *app) reloadConfig(trigger string) (admin.ConfigChange, error) {
 	}
 
 	next, nextSec := a.applied, a.appliedSec
+	next.Listeners = append([]ListenerConfig(nil), a.applied.Listeners...)
+	nextSec.users = append([]map[string]string(nil), a.appliedSec.users...)
 	applied, restart := map[string]bool{}, map[string]bool{}
+	usersChanged := map[int]bool{}
 	tlsOn := a.adminCert.Load() != nil
 	for _, path := range configDiff(&a.applied, cfg) {
 		switch {
@@ -80,6 +85,13 @@ func (a *app) reloadConfig(trigger string) (admin.ConfigChange, error) {
 		case path == "shutdown.drain_timeout":
 			next.Shutdown.DrainTimeout = cfg.Shutdown.DrainTimeout
 			applied[path] = true
+		case liveLimit(path):
+			next.Limits, next.Log.SlowRequest, next.Log.SlowRequestKeys = cfg.Limits, cfg.Log.SlowRequest, cfg.Log.SlowRequestKeys
+			applied[path] = true
+		case listenerUsers(path) >= 0 && sameListener(&a.applied, cfg, listenerUsers(path)):
+			i := listenerUsers(path)
+			next.Listeners[i].Users = cfg.Listeners[i].Users
+			usersChanged[i] = true
 		default:
 			restart[reportPath(path)] = true
 		}
@@ -93,7 +105,11 @@ func (a *app) reloadConfig(trigger string) (admin.ConfigChange, error) {
 	}
 	for i := range min(len(sec.users), len(a.appliedSec.users)) {
 		if !mapsEqual(sec.users[i], a.appliedSec.users[i]) {
-			restart[fmt.Sprintf("listeners[%d].users", i)] = true
+			if sameListener(&a.applied, cfg, i) {
+				usersChanged[i] = true // a password file's new contents
+			} else {
+				restart[fmt.Sprintf("listeners[%d].users", i)] = true
+			}
 		}
 	}
 	// The running listeners' certificate files, re-read in place: a
@@ -124,6 +140,32 @@ func (a *app) reloadConfig(trigger string) (admin.ConfigChange, error) {
 		nextSec.adminCert = sec.adminCert
 	}
 	a.drain.Store(int64(next.Shutdown.DrainTimeout))
+	for i := range usersChanged {
+		for _, l := range a.lis {
+			if l.idx != i {
+				continue
+			}
+			if err := l.b.srv.SetUsers(l.pl.Name, sec.users[i]); err != nil {
+				change.Failed = append(change.Failed, admin.FieldProblem{Field: fmt.Sprintf("listeners[%d].users", i), Error: err.Error()})
+				continue
+			}
+			nextSec.users[i] = sec.users[i]
+			applied[fmt.Sprintf("listeners[%d].users", i)] = true
+		}
+	}
+	if liveChanged(applied) {
+		lv := proxy.Live{
+			MaxConns: next.Limits.MaxConnections, IdleTimeout: time.Duration(next.Limits.IdleTimeout),
+			MaxRequestSize: next.Limits.MaxRequestSize, SlowRequest: time.Duration(next.Log.SlowRequest),
+			SlowRequestKeys: next.Log.SlowRequestKeys,
+		}
+		for _, b := range a.buckets {
+			if err := b.srv.Reconfigure(lv); err != nil {
+				change.Failed = append(change.Failed, admin.FieldProblem{Field: "limits", Error: err.Error()})
+			}
+			b.slow.SetKeys(next.Log.SlowRequestKeys)
+		}
+	}
 	a.applied, a.appliedSec = next, nextSec
 
 	change.Applied, change.RestartRequired = sortedKeys(applied), sortedKeys(restart)
@@ -197,4 +239,43 @@ func sortedKeys(m map[string]bool) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// liveLimits are the settings a running proxy changes (proxy.Reconfigure).
+var liveLimits = []string{"limits.max_connections", "limits.idle_timeout", "limits.max_request_size", "log.slow_request", "log.slow_request_keys"}
+
+func liveLimit(path string) bool {
+	for _, p := range liveLimits {
+		if path == p {
+			return true
+		}
+	}
+	return false
+}
+
+// liveChanged reports whether a live limit was applied.
+func liveChanged(applied map[string]bool) bool {
+	for _, p := range liveLimits {
+		if applied[p] {
+			return true
+		}
+	}
+	return false
+}
+
+// listenerUsers returns i when path is under listeners[i].users, else -1.
+func listenerUsers(path string) int {
+	var i int
+	var rest string
+	if n, _ := fmt.Sscanf(path, "listeners[%d]%s", &i, &rest); n == 2 && (rest == ".users" || strings.HasPrefix(rest, ".users[") || strings.HasPrefix(rest, ".users.")) {
+		return i
+	}
+	return -1
+}
+
+// sameListener reports whether listener i keeps its address and bucket
+// from old to cfg: then its users may change without a restart.
+func sameListener(old, cfg *Config, i int) bool {
+	return i < len(old.Listeners) && i < len(cfg.Listeners) &&
+		old.Listeners[i].Address == cfg.Listeners[i].Address && old.Listeners[i].Bucket == cfg.Listeners[i].Bucket
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vbproxy/vbproxy/memcached"
 	"github.com/vbproxy/vbproxy/sim"
 )
 
@@ -178,14 +179,33 @@ func TestConfigReload(t *testing.T) {
 	f.hup <- syscall.SIGHUP
 	waitFor(t, "log level warn after SIGHUP", func() bool { return f.level.Level() == slog.LevelWarn })
 
-	// Client users cannot change on a running listener yet: reported, and
-	// left alone (clients still need no authentication).
+	// Client users change on the running listener: connections already open
+	// keep working (they authenticated, or needed not, when they came);
+	// new ones need the new users.
+	kept := dialMC(t, f.r.proxy)
+	if st, v := kept.get("before"); st != 0 || v != "1" {
+		t.Fatalf("a client before the users change: get = %v %q", st, v)
+	}
 	f.rewrite(t, strings.Replace(f.render("127.0.0.1:0", "warn", 2), "    bucket: default\n",
 		"    bucket: default\n    users: [{name: app, password_env: PW}]\n", 1))
 	_, got = f.reload(t, tokenB)
-	sameJSON(t, "users changed", mustJSON(t, got), `{"file":"`+f.file+`","applied":[],"restart_required":["listeners[0].users"]}`)
-	if st, v := dialMC(t, f.r.proxy).get("before"); st != 0 || v != "1" {
-		t.Errorf("a new client without authentication after the users change: get = %v %q, want 0 \"1\"", st, v)
+	sameJSON(t, "users changed", mustJSON(t, got), `{"file":"`+f.file+`","applied":["listeners[0].users"],"restart_required":[]}`)
+	if st, v := kept.get("before"); st != 0 || v != "1" {
+		t.Errorf("the client that was open before the users change: get = %v %q, want 0 \"1\" (connections are kept)", st, v)
+	}
+	if st, _ := dialMC(t, f.r.proxy).get("before"); st != memcached.StatusAuthError {
+		t.Errorf("a new client without authentication after the users change: get = %v, want AUTH_ERROR", st)
+	}
+	wrong := dialMC(t, f.r.proxy)
+	if st, _ := wrong.do(memcached.OpSASLAuth, nil, []byte("PLAIN"), []byte("\x00app\x00wrong")); st != memcached.StatusAuthError {
+		t.Errorf("a wrong password: %v, want AUTH_ERROR", st)
+	}
+	right := dialMC(t, f.r.proxy)
+	if st, _ := right.do(memcached.OpSASLAuth, nil, []byte("PLAIN"), []byte("\x00app\x00password")); st != 0 {
+		t.Errorf("the new user's password: %v, want SUCCESS", st)
+	}
+	if st, v := right.get("before"); st != 0 || v != "1" {
+		t.Errorf("an authenticated client after the users change: get = %v %q", st, v)
 	}
 	f.rewrite(t, f.render("127.0.0.1:0", "warn", 2))
 	f.reload(t, tokenB)
@@ -206,7 +226,8 @@ func TestConfigReload(t *testing.T) {
 	}
 	want := []string{
 		"POST /reload?config=1: config reloaded: no change",
-		"POST /reload?config=1: config reloaded: restart needed for listeners[0].users",
+		"POST /reload?config=1: config reloaded: applied listeners[0].users",
+		"POST /reload?config=1: config reloaded: applied listeners[0].users",
 		"SIGHUP: config reloaded: applied log.level",
 		"POST /reload?config=1: " + f.file + ": config not reloaded: YAML syntax: line 1: did not find expected node content",
 		"POST /reload?config=1: " + f.file + ": config not reloaded: listeners[0].bucket: required; limits.max_connections: must be >= 0 (0 = unlimited), got -1",
