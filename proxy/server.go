@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"os"
 	"context"
 	"errors"
 	"fmt"
@@ -121,7 +120,7 @@ func New(o Options) (*Server, error) {
 		OnError:          func(node, kind string) { s.obs.UpstreamError(node, kind) },
 	}
 	for i := range o.Loops {
-		lp, err := eventloop.New(eventloop.Options{Name: fmt.Sprintf("%s/%d", o.Bucket, i), RawWait: os.Getenv("VBPROXY_EXPERIMENT_RAW_WAIT") == "1"})
+		lp, err := eventloop.New(eventloop.Options{Name: fmt.Sprintf("%s/%d", o.Bucket, i)})
 		if err != nil {
 			s.stopLoops()
 			return nil, err
