@@ -8,9 +8,12 @@
 # them alike:
 #   - memcaslap, one request in flight per connection: binary protocol for
 #     direct and vbproxy, ASCII for twemproxy (it speaks nothing else) and
-#     for direct as the ASCII baseline;
+#     for direct as the ASCII baseline, and for vbproxy too (its text front
+#     end: target vbproxy/ascii), so that the comparison with twemproxy is
+#     like for like;
 #   - vbbench over a sweep of connections x pipeline depth, for throughput and
-#     latency percentiles (binary for direct and vbproxy, ASCII for twemproxy).
+#     latency percentiles (binary for direct and vbproxy, ASCII for twemproxy,
+#     and vbproxy again in ASCII: vbbench -protocol ascii, like for like).
 #     vbproxy also listens with TLS (a certificate from a CA made here with
 #     openssl): target vbproxy-tls is the same process reached through that
 #     listener by vbbench -tls-ca (client TLS, upstream plain to memcached),
@@ -380,7 +383,7 @@ declare -A ADDR=([direct]=127.0.0.1:${MC_PORTS[0]} [vbproxy]=127.0.0.1:$VBP_MAIN
 declare -A PROTO=([direct]=binary [vbproxy]=binary [twemproxy]=ascii)
 declare -A PREFIX=([direct]=d: [vbproxy]=v: [twemproxy]=t:)
 TARGETS=(direct vbproxy twemproxy)
-MC_TARGETS=(direct/binary vbproxy/binary direct/ascii twemproxy/ascii)
+MC_TARGETS=(direct/binary vbproxy/binary direct/ascii vbproxy/ascii twemproxy/ascii)
 # Extra vbbench flags per target (words split on spaces; paths from mktemp).
 declare -A VBB_FLAGS=()
 if [[ $TLS == 1 ]]; then
@@ -402,6 +405,15 @@ if [[ -n $BASELINE_BIN ]]; then
 	MC_TARGETS+=(vbproxy-baseline/binary)
 	log "baseline $BASELINE_DESC on $VBP_PORT"
 fi
+
+# vbbench runs, target/protocol: every target in its own protocol, and vbproxy
+# in ASCII as well (the same process and keys, its text front end), so that
+# its comparison with twemproxy is also made like for like.
+VB_RUNS=()
+for t in "${TARGETS[@]}"; do
+	VB_RUNS+=("$t/${PROTO[$t]}")
+	[[ $t == vbproxy ]] && VB_RUNS+=(vbproxy/ascii)
+done
 
 # ---- populate -----------------------------------------------------------------
 for t in "${TARGETS[@]}"; do
@@ -472,8 +484,8 @@ run_memcaslap() { # round target proto conns
 	fi
 }
 
-run_vbbench() { # round target conns pipeline
-	local round=$1 t=$2 c=$3 p=$4 out sampler extra
+run_vbbench() { # round target protocol conns pipeline
+	local round=$1 t=$2 proto=$3 c=$4 p=$5 out sampler extra
 	read -ra extra <<<"${VBB_FLAGS[$t]:-}"
 	# The measured phase starts after the warm-up: sample CPU over it.
 	rm -f "$WORK/cpu.window"
@@ -484,7 +496,7 @@ run_vbbench() { # round target conns pipeline
 		printf '%s\n%s\n' "$s0" "$(cpu_sample "${PROXY_PID[$t]}")" >"$WORK/cpu.window"
 	) &
 	sampler=$!
-	if out=$(timeout $((DURATION + 60)) "$VBBENCH" -addr "${ADDR[$t]}" -protocol "${PROTO[$t]}" "${extra[@]}" -conns "$c" -pipeline "$p" \
+	if out=$(timeout $((DURATION + 60)) "$VBBENCH" -addr "${ADDR[$t]}" -protocol "$proto" "${extra[@]}" -conns "$c" -pipeline "$p" \
 		-duration "${DURATION}s" -warmup "${WARMUP}s" -keys "$KEYS" -value-size "$VALUE_SIZE" -ratio "$RATIO" \
 		-prefix "${PREFIX[$t]}" -no-populate -seed "$round" -json 2>"$WORK/vbbench.err.log"); then
 		wait "$sampler" || true
@@ -493,12 +505,12 @@ run_vbbench() { # round target conns pipeline
 			cpu=",\"cpu\":$(cpu_json "$(sed -n 1p "$WORK/cpu.window")" "$(sed -n 2p "$WORK/cpu.window")")"
 		fi
 		printf '{"kind":"vbbench","target":"%s","round":%d,"result":%s%s}\n' "$t" "$round" "$out" "$cpu" >>"$RESULTS"
-		log "round $round vbbench $t conns=$c pipeline=$p: $(printf '%s' "$out" | grep -o '"ops_per_sec":[0-9.e+]*' | cut -d: -f2 | awk '{printf "%.0f", $1}') ops/s"
+		log "round $round vbbench $t/$proto conns=$c pipeline=$p: $(printf '%s' "$out" | grep -o '"ops_per_sec":[0-9.e+]*' | cut -d: -f2 | awk '{printf "%.0f", $1}') ops/s"
 	else
 		wait "$sampler" || true
 		printf '{"kind":"vbbench","target":"%s","protocol":"%s","round":%d,"conns":%d,"pipeline":%d,"error":%s}\n' \
-			"$t" "${PROTO[$t]}" "$round" "$c" "$p" "$(json_str "vbbench failed: $(tail -n 1 "$WORK/vbbench.err.log")")" >>"$RESULTS"
-		log "round $round vbbench $t conns=$c pipeline=$p: FAILED $(tail -n 1 "$WORK/vbbench.err.log")"
+			"$t" "$proto" "$round" "$c" "$p" "$(json_str "vbbench failed: $(tail -n 1 "$WORK/vbbench.err.log")")" >>"$RESULTS"
+		log "round $round vbbench $t/$proto conns=$c pipeline=$p: FAILED $(tail -n 1 "$WORK/vbbench.err.log")"
 	fi
 }
 
@@ -510,8 +522,8 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	done
 	for p in $PIPELINES; do
 		for c in $CONNS; do
-			for t in $(rotate $((r - 1)) "${TARGETS[@]}"); do
-				run_vbbench "$r" "$t" "$c" "$p"
+			for tp in $(rotate $((r - 1)) "${VB_RUNS[@]}"); do
+				run_vbbench "$r" "${tp%/*}" "${tp#*/}" "$c" "$p"
 			done
 		done
 	done

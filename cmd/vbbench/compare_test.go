@@ -17,8 +17,9 @@ import (
 
 // TestBenchCompareQuick runs scripts/bench-compare.sh in its smoke version
 // (BENCH_QUICK=1, about a minute): real memcached, nutcracker, memcaslap and
-// vbproxy on loopback, vbproxy's TLS listener as target vbproxy-tls, and a
-// second vbproxy as the A/B baseline (VBPROXY_BASELINE_BIN). It checks that every run produced numbers without
+// vbproxy on loopback (in binary and, like twemproxy, in ASCII), vbproxy's
+// TLS listener as target vbproxy-tls, and a second vbproxy as the A/B
+// baseline (VBPROXY_BASELINE_BIN). It checks that every run produced numbers without
 // errors and that the report has every section; it asserts nothing about
 // performance.
 func TestBenchCompareQuick(t *testing.T) {
@@ -55,6 +56,7 @@ func TestBenchCompareQuick(t *testing.T) {
 	defer f.Close()
 	kinds := map[string]int{}
 	targets := map[string]int{}
+	text := map[string]int{} // vbproxy driven in ASCII, by kind
 	sc := bufio.NewScanner(f)
 	sc.Buffer(nil, 4<<20)
 	for sc.Scan() {
@@ -64,6 +66,9 @@ func TestBenchCompareQuick(t *testing.T) {
 		}
 		kinds[r.Kind]++
 		targets[r.Target]++
+		if r.Target == report.TargetVbproxy && (r.Protocol == "ascii" || r.Result != nil && r.Result.Protocol == "ascii") {
+			text[r.Kind]++
+		}
 		if r.Error != "" {
 			t.Errorf("%s %s failed: %s", r.Kind, r.Target, r.Error)
 		}
@@ -91,11 +96,15 @@ func TestBenchCompareQuick(t *testing.T) {
 			}
 		}
 	}
-	// 5 targets (vbproxy-tls and the baseline included) x 2 conns x 2
-	// pipelines; 5 memcaslap targets (not vbproxy-tls: memcaslap speaks no
-	// TLS); 2 proxies x 2 memory variants (not the baseline).
-	if kinds[report.KindVbbench] != 20 || kinds[report.KindMemcaslap] != 5 || kinds[report.KindMemory] != 4 {
-		t.Errorf("record counts %v, want 20 vbbench, 5 memcaslap, 4 memory", kinds)
+	// 6 vbbench runs (5 targets, vbproxy-tls and the baseline included,
+	// and vbproxy again in ASCII) x 2 conns x 2 pipelines; 6 memcaslap runs
+	// (not vbproxy-tls: memcaslap speaks no TLS; vbproxy in binary and
+	// ASCII); 2 proxies x 2 memory variants (not the baseline).
+	if kinds[report.KindVbbench] != 24 || kinds[report.KindMemcaslap] != 6 || kinds[report.KindMemory] != 4 {
+		t.Errorf("record counts %v, want 24 vbbench, 6 memcaslap, 4 memory", kinds)
+	}
+	if text[report.KindVbbench] != 4 || text[report.KindMemcaslap] != 1 {
+		t.Errorf("vbproxy ASCII records %v, want 4 vbbench and 1 memcaslap", text)
 	}
 	if targets[report.TargetBaseline] != 5 {
 		t.Errorf("%d records for %s, want 5 (4 vbbench, 1 memcaslap)", targets[report.TargetBaseline], report.TargetBaseline)
@@ -109,7 +118,10 @@ func TestBenchCompareQuick(t *testing.T) {
 	}
 	for _, want := range []string{"## Goals", "## Throughput, like for like (memcaslap)", "## Throughput and latency (vbbench)",
 		"## Memory per idle client connection", "## Chart", "## CPU per request", "Budget (memcaslap, 16 conns)", report.NotesBegin, "| CPUs (nproc) |",
-		"| vbproxy-baseline | binary " + baseline + " |"} {
+		"| vbproxy-baseline | binary " + baseline + " |",
+		"| vbproxy (text) throughput / twemproxy (memcaslap, 16 conns, both ASCII) |",
+		"| vbproxy (text) p99 / twemproxy p99 (vbbench, 16 conns, pipeline 1, both ASCII) |",
+		"| 16 | 1 | vbproxy | ascii | "} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("BENCHMARKS.md lacks %q", want)
 		}
