@@ -247,7 +247,7 @@ fi
 
 cat <<MSG
 
-vbproxy is ready: memcached binary protocol on $LISTEN, bucket "default" of a
+vbproxy is ready: memcached binary and text protocols on $LISTEN, bucket "default" of a
 simulated $NODES-node Couchbase cluster ($WAIT_SEED, $USER_NAME/$PASSWORD).
 
 Talk to it:
@@ -255,6 +255,9 @@ Talk to it:
   memccapable -b -h $HOST -p $PORT
   # store a file under its name, read it back
   memccp --servers=$LISTEN --binary /etc/hostname && memccat --servers=$LISTEN --binary hostname
+  # the text protocol on the same port: memcached's ASCII test suite, then a set and a get
+  memccapable -a -h $HOST -p $PORT
+  printf 'set k 0 0 1\r\nv\r\nget k\r\n' | nc -q1 $HOST $PORT
   # a raw NOOP request; the reply starts with 81 0a
   printf '\x80\x0a\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00' | nc -q1 $HOST $PORT | od -An -tx1$TLS_HELP
 
