@@ -99,6 +99,22 @@ func TestTextStats(t *testing.T) {
 	c.do("stats nonsense\r\nstats items\r\n", "ERROR\r\nERROR\r\n")
 }
 
+// TestTextStatsNoEmptyValue pins the fix for "STAT bucket \r\n" (found by
+// FuzzTextSession): a proxy without a bucket name wrote a STAT line with no
+// value, which clients that split the line on spaces reject. Every line
+// now has a name and a value (readStats checks), and the bucket line is
+// left out.
+func TestTextStatsNoEmptyValue(t *testing.T) {
+	_, addr, _, _ := memcachedCluster(t, 1, Options{})
+	st := dialText(t, addr).readStats()
+	if v, ok := st["bucket"]; ok {
+		t.Errorf("STAT bucket %q, want no bucket line without a bucket", v)
+	}
+	if st["version"] != DefaultVersion {
+		t.Errorf("STAT version %q, want %q", st["version"], DefaultVersion)
+	}
+}
+
 // TestTextFlushAll checks flush_all with Options.AllowFlush over real
 // memcached and the simulated cluster: every node is flushed, noreply
 // writes nothing, a bad delay is memcached's error.
