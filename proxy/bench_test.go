@@ -34,7 +34,11 @@ func BenchmarkRoutingPath(b *testing.B) {
 		b.Fatal(err)
 	}
 	ls := newLoopState(srv, lp, 0, 1)
-	s := newSession(ls, &listener{Listener: srv.o.listener()}, -1, "bench", "bench")
+	lst, err := srv.newListener(srv.o.listener())
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := newSession(ls, lst, -1, "bench", "bench")
 	sl := &slot{sess: s}
 	sl.req.Done = sl
 	off := 0

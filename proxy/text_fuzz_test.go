@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -54,7 +52,6 @@ func FuzzTextSession(f *testing.F) {
 	for _, s := range seeds {
 		f.Add([]byte(s))
 	}
-	closeInheritedOnExec(f)
 	nodes := []string{startMemcached(f)}
 	src := newTestSource(staticMap(f, 1, nodes, 64))
 	// flush_all stays refused: memcached's delayed flush ("flush_all 3")
@@ -223,23 +220,4 @@ func checkMetaFlags(line string, flags [][]byte) error {
 func isNumber(s string) bool {
 	_, err := strconv.ParseUint(s, 10, 64)
 	return err == nil
-}
-
-// closeInheritedOnExec marks every descriptor the test process inherited
-// (above stderr) close-on-exec, so that a memcached it starts does not
-// hold them. A fuzz worker inherits the pipes to its coordinator; a
-// memcached holding them outlives a worker stopped before its cleanups
-// ran, and the coordinator then waits for the pipe's end forever. (Go
-// opens its own descriptors close-on-exec already.)
-func closeInheritedOnExec(t testing.TB) {
-	t.Helper()
-	fds, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatalf("list descriptors: %v", err)
-	}
-	for _, e := range fds {
-		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
-			syscall.CloseOnExec(fd)
-		}
-	}
 }

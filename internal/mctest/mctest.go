@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -51,6 +52,7 @@ func try(t testing.TB, extra []string) (addr string, ok bool, msg string) {
 		args = append(args, "-u", "nobody") // memcached refuses to run as root
 	}
 	args = append(args, extra...)
+	closeInheritedOnExec()
 	cmd := exec.Command(Binary, args...)
 	stderr := &lockedBuffer{}
 	cmd.Stderr = stderr
@@ -98,4 +100,22 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// closeInheritedOnExec marks every descriptor the test process inherited
+// (above stderr) close-on-exec, so that a memcached it starts does not hold
+// them. A fuzz worker inherits the pipes to its coordinator; a memcached
+// holding them outlives a worker stopped before its cleanups ran, and the
+// coordinator then waits for the pipe's end forever. (Go opens its own
+// descriptors close-on-exec already.)
+func closeInheritedOnExec() {
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	for _, e := range fds {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
+			syscall.CloseOnExec(fd)
+		}
+	}
 }
