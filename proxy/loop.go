@@ -78,10 +78,6 @@ func (ls *loopState) conn(set int, m *vbmap.Map, node int) *upstream.Conn {
 	return cs.conns[node]
 }
 
-// connByAddr returns the connection of set to addr, nil when there is none.
-func (ls *loopState) connByAddr(set int, addr string) *upstream.Conn {
-	return ls.sets[set].byAddr[addr]
-}
 
 // updateNodes makes every set hold exactly one connection per node in
 // nodes: new nodes get a connection (dialing), connections to nodes that
@@ -132,12 +128,6 @@ func (ls *loopState) closeConns() {
 	}
 }
 
-// closeConnsNow closes every connection at once.
-func (ls *loopState) closeConnsNow() {
-	for c := range ls.draining {
-		c.Close()
-	}
-}
 
 // outBuf returns an empty output buffer.
 func (ls *loopState) outBuf() []byte {
