@@ -78,7 +78,6 @@ func (ls *loopState) conn(set int, m *vbmap.Map, node int) *upstream.Conn {
 	return cs.conns[node]
 }
 
-
 // updateNodes makes every set hold exactly one connection per node in
 // nodes: new nodes get a connection (dialing), connections to nodes that
 // left drain their requests in flight and close.
@@ -127,7 +126,6 @@ func (ls *loopState) closeConns() {
 		cs.m = nil
 	}
 }
-
 
 // outBuf returns an empty output buffer.
 func (ls *loopState) outBuf() []byte {
