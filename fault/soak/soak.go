@@ -143,4 +143,3 @@ func Run(lab *netns.Lab, o Options) (Result, error) {
 	}
 	return report(o.Out, workers, d.events, ck, elapsed), nil
 }
-

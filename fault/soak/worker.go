@@ -15,11 +15,11 @@ import (
 
 // Outcome classes of a request, as counted in the report.
 const (
-	classOK       = iota
-	classTmpfail  // ETMPFAIL from the proxy (node down, timeout, no owner)
-	classConn     // the connection broke or could not be opened
-	classTimeout  // no reply within the client's own timeout
-	classOther    // any other status: never expected
+	classOK      = iota
+	classTmpfail // ETMPFAIL from the proxy (node down, timeout, no owner)
+	classConn    // the connection broke or could not be opened
+	classTimeout // no reply within the client's own timeout
+	classOther   // any other status: never expected
 	numClasses
 )
 
