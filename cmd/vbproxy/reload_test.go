@@ -224,8 +224,7 @@ func TestConfigReload(t *testing.T) {
 			configEvents = append(configEvents, e.Message)
 		}
 	}
-	want := []string{
-		"POST /reload?config=1: config reloaded: no change",
+	want := []string{ // newest first: users back to none, then users set
 		"POST /reload?config=1: config reloaded: applied listeners[0].users",
 		"POST /reload?config=1: config reloaded: applied listeners[0].users",
 		"SIGHUP: config reloaded: applied log.level",
