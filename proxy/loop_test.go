@@ -455,3 +455,37 @@ func TestIdleTimeoutTrickle(t *testing.T) {
 	}
 	busy.set("busy", "2")
 }
+
+// TestReadyWaitsForFirstConnections: at start the server is not ready
+// until every node's first connection attempt has ended; once it was
+// ready, a node joining later does not make it unready.
+func TestReadyWaitsForFirstConnections(t *testing.T) {
+	mcA, mcB := startMemcached(t), startMemcached(t)
+	relay := startRelay(t, mcA)
+	relay.pause() // the handshake with A hangs
+	src := newTestSource(staticMap(t, 1, []string{relay.addr, mcB}, 1024))
+	srv, err := New(Options{Map: src})
+	must(t, err)
+	ln := listen(t)
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
+	waitFor(t, func() bool {
+		for _, n := range srv.Nodes() {
+			if n.Addr == mcB && n.State == "up" {
+				return true
+			}
+		}
+		return false
+	})
+	if srv.Ready() {
+		t.Fatalf("ready while %s is still connecting: %+v", relay.addr, srv.Nodes())
+	}
+	relay.resume()
+	waitFor(t, srv.Ready)
+	relay2 := startRelay(t, startMemcached(t))
+	relay2.pause()
+	src.Set(staticMap(t, 2, []string{relay.addr, mcB, relay2.addr}, 1024))
+	if !srv.Ready() {
+		t.Errorf("a node joining made a warm server unready: %+v", srv.Nodes())
+	}
+}

@@ -35,6 +35,7 @@ type Server struct {
 	next    atomic.Uint32 // round-robin over loops for new connections
 
 	closing atomic.Bool   // Shutdown began: refuse connections, stop retries
+	warm    atomic.Bool   // every node's first connection attempt ended (Ready)
 	closed  chan struct{} // closed when Shutdown begins
 	ctx     context.Context
 	cancel  context.CancelFunc // at Shutdown: aborts admissions in progress
@@ -480,13 +481,32 @@ func (s *Server) closePools() {
 
 // Ready reports whether the server is serving at least one listener and a
 // vBucket map is loaded.
+//
+// At start it also waits until the first connection attempt to every node
+// of the map has ended (up, or down with a reason): a load balancer that
+// sends traffic on readiness would otherwise see the first requests wait
+// for those connections. Once warm, nodes that join later (a rebalance)
+// never make it unready.
 func (s *Server) Ready() bool {
 	if s.closing.Load() || s.o.Map.Current() == nil {
 		return false
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.serving > 0
+	serving := s.serving > 0
+	s.mu.Unlock()
+	if !serving {
+		return false
+	}
+	if s.warm.Load() {
+		return true
+	}
+	for _, n := range s.Nodes() {
+		if n.State == upstream.StateConnecting.String() {
+			return false
+		}
+	}
+	s.warm.Store(true)
+	return true
 }
 
 // NodeStatus is the state of the upstream connections to one node.
