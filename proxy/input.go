@@ -32,7 +32,14 @@ const bulkRead = 16 << 10
 // drained, and reading goes on until EAGAIN or EOF.
 func (s *session) readable(hup bool) {
 	s.batch++
+	read := 0
 	for !s.readDone && !s.blocked && !s.closed {
+		if read >= maxReadPerRound {
+			// The rest in the next round (a timer due at once: no
+			// allocation), after every other client of this one.
+			s.ls.lp.Schedule(&s.more, s.ls.lp.Now())
+			return
+		}
 		var buf []byte
 		if len(s.in) > 0 {
 			s.growIn()
@@ -42,6 +49,7 @@ func (s *session) readable(hup bool) {
 		}
 		n, err := unix.Read(s.fd, buf)
 		if n > 0 {
+			read += n
 			if n >= bulkRead {
 				s.lastActive = s.ls.lp.Now() // a large value on its way
 			}
@@ -196,6 +204,7 @@ func (s *session) binaryRequest(buf []byte) (n int, ok bool) {
 	sl.pkt.Load(buf[:n])
 	sl.size = n
 	s.inflight += n
+	s.ls.inflight += n
 	s.begin(sl, &h)
 	s.dispatch(sl)
 	if s.quitting {
@@ -225,7 +234,23 @@ func (s *session) resume() {
 // replies not yet written. A session with nothing in flight always may
 // (one request is never larger than MaxRequestSize).
 func (s *session) overBudget() bool {
-	return s.pendingOut() > maxPendingOut || (s.inflight > maxInflightBytes && s.head != s.tail)
+	if s.pendingOut() > maxPendingOut {
+		return true
+	}
+	if s.head == s.tail {
+		return false // nothing in flight: one request may always go
+	}
+	if s.inflight > maxInflightBytes {
+		return true
+	}
+	if s.ls.inflight > loopInflightBytes {
+		if !s.starved {
+			s.starved = true
+			s.ls.starved = append(s.ls.starved, s)
+		}
+		return true
+	}
+	return false
 }
 
 // refusedMessage is the reply text for a request the reader refused.

@@ -16,6 +16,14 @@ const (
 	// (a pipeline of large SETs): past it, it stops parsing until replies
 	// free some.
 	maxInflightBytes = 4 << 20
+	// loopInflightBytes bounds them for all the sessions of a loop: past
+	// it, a session that has a request in flight takes no other until the
+	// loop is below it again (one that has none may always take one).
+	loopInflightBytes = 64 << 20
+	// maxReadPerRound is what one session reads in one loop round; the
+	// rest waits for the next round, so that a client streaming large
+	// values cannot make a round (and every other client's wait) long.
+	maxReadPerRound = 256 << 10
 )
 
 // loopState is the proxy's side of one event loop: the sessions it serves,
@@ -30,8 +38,10 @@ type loopState struct {
 	draining map[*upstream.Conn]struct{} // conns to nodes that left, until closed
 	sessions map[*session]struct{}
 	nextSet  int
-	readBuf  []byte   // every session reads into it first
-	outFree  [][]byte // output buffers given back by idle sessions
+	readBuf  []byte     // every session reads into it first
+	outFree  [][]byte   // output buffers given back by idle sessions
+	inflight int        // request bytes held by the loop's sessions' slots
+	starved  []*session // sessions waiting for inflight to fall below loopInflightBytes
 	c        counters
 }
 
@@ -145,4 +155,17 @@ func (ls *loopState) putOutBuf(b []byte) {
 		return
 	}
 	ls.outFree = append(ls.outFree, b[:0])
+}
+
+// wakeStarved lets the sessions that waited for the loop's in-flight
+// budget read again (at the end of this round).
+func (ls *loopState) wakeStarved() {
+	for i, s := range ls.starved {
+		ls.starved[i] = nil
+		s.starved = false
+		if !s.closed {
+			s.markDirty() // its Flush resumes it
+		}
+	}
+	ls.starved = ls.starved[:0]
 }

@@ -67,6 +67,8 @@ type session struct {
 	scratch   []byte
 
 	hold       eventloop.Timer
+	more       eventloop.Timer // reads the rest that maxReadPerRound left for the next round
+	starved    bool            // in ls.starved: waiting for the loop's in-flight budget
 	idle       eventloop.Timer
 	lastActive int64
 	stall      eventloop.Timer
@@ -99,6 +101,7 @@ func newSession(ls *loopState, lst *listener, fd int, remote, local string) *ses
 	s.hold.Init(s.holdExpired)
 	s.idle.Init(s.idleCheck)
 	s.stall.Init(s.stallCheck)
+	s.more.Init(func() { s.readable(true) })
 	return s
 }
 
@@ -172,6 +175,7 @@ func (s *session) close() {
 	lp.Cancel(&s.hold)
 	lp.Cancel(&s.idle)
 	lp.Cancel(&s.stall)
+	lp.Cancel(&s.more)
 	_ = lp.Close(s.fd)
 	s.dropParked()
 	s.releaseIn()

@@ -210,7 +210,14 @@ func (sl *slot) answer(status memcached.Status) {
 
 // reset prepares a written slot for reuse, keeping its buffers.
 func (sl *slot) reset() {
-	sl.sess.inflight -= sl.size
+	s := sl.sess
+	s.inflight -= sl.size
+	if sl.size > 0 {
+		s.ls.inflight -= sl.size
+		if s.ls.inflight <= loopInflightBytes && len(s.ls.starved) > 0 {
+			s.ls.wakeStarved()
+		}
+	}
 	sl.size = 0
 	sl.state = slotFree
 	sl.byNode = false

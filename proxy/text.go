@@ -224,6 +224,7 @@ func (s *session) textKeyed(req *memcached.TextRequest, key, value []byte) bool 
 	sl.pkt.Adopt(memcached.AppendTextToBinary(sl.pkt.Reuse(), req, key, 0, value))
 	sl.size = len(sl.pkt.Bytes())
 	s.inflight += sl.size
+	s.ls.inflight += sl.size
 	sl.tr = req.Reply()
 	s.begin(sl, &sl.pkt.Header)
 	s.dispatch(sl)
