@@ -47,7 +47,7 @@ func (l *listener) users() map[string]string { return *l.usersNow.Load() }
 
 func (l *listener) setUsers(u map[string]string) { l.usersNow.Store(&u) }
 
-// listenerFromOptions is the Listener Serve uses.
+// listener is the Listener Serve uses: the one Options describe.
 func (o *Options) listener() Listener {
 	return Listener{
 		fromOptions: true,

@@ -18,9 +18,9 @@ import (
 // connection. Connections already open keep their authentication; new ones
 // see the new users.
 type Live struct {
-	// Users replace the users of every listener served with Serve and of
-	// each ServeListener listener that was given none of its own... see
-	// SetUsers for one listener. nil leaves them.
+	// Users replace the users of the listeners served with Serve (from
+	// Options.Users); a listener given its own users through ServeListener
+	// keeps them (SetUsers changes one listener). nil leaves them.
 	Users          map[string]string
 	MaxConns       int           // 0 = unlimited
 	IdleTimeout    time.Duration // 0 = none
@@ -150,7 +150,7 @@ type ProbeResult struct {
 	Size    int // value bytes
 }
 
-// ErrNoMap is returned by Probe before a map is loaded.
+// errProbeNoMap is Probe's error before a map is loaded.
 var errProbeNoMap = errors.New("proxy: no vBucket map loaded")
 
 // Probe reads key's metadata from its active node through the proxy's own
