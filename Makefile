@@ -73,7 +73,7 @@ bench-ab: build
 fuzz:
 	FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
 
-## soak: vbproxy under 64 clients while the cluster's topology changes and faults come (root: network namespaces); SOAK=10m
+## soak: vbproxy under 64 clients (32 binary, 32 text) while the cluster's topology changes and faults come (root: network namespaces); SOAK=10m
 SOAK ?= 10m
 soak:
 	$(GO) run ./cmd/vbsoak -duration $(SOAK)

@@ -35,8 +35,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	var o soak.Options
 	var out string
 	fs.DurationVar(&o.Duration, "duration", 10*time.Minute, "how long to run")
-	fs.IntVar(&o.Clients, "clients", 64, "binary-protocol clients")
-	fs.IntVar(&o.TextClients, "text-clients", 0, "text-protocol clients (needs the proxy's text front end)")
+	fs.IntVar(&o.Clients, "clients", soak.DefaultClients, "binary-protocol clients")
+	fs.IntVar(&o.TextClients, "text-clients", soak.DefaultTextClients, "text-protocol clients (classic get/gets/set/cas/incr/delete)")
 	fs.DurationVar(&o.FaultGap, "fault-gap", 4*time.Second, "mean time between topology changes and faults")
 	fs.Uint64Var(&o.Seed, "seed", 0, "random seed of the workload and the driver (0: from the clock)")
 	fs.StringVar(&out, "report", "", "also write the report to this `file`")
@@ -45,6 +45,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if o.Clients < 0 || o.TextClients < 0 || o.Clients+o.TextClients == 0 {
+		return fmt.Errorf("-clients %d, -text-clients %d: want at least one client and no negative count", o.Clients, o.TextClients)
 	}
 	dir, err := os.MkdirTemp("", "vbsoak-")
 	if err != nil {

@@ -125,6 +125,10 @@ func (c *Checker) Read(key string, found bool, ver, cas uint64) {
 		c.violate("stale read", key, "%s; %s", describe(got), why)
 	case late:
 		c.counts["late"]++
+	case found && ver == k.acked.Version && k.acked.CAS == 0 && cas != 0:
+		// The acknowledgement had no CAS (a text STORED): the first read
+		// of the version tells it, and every later read must agree.
+		k.acked.CAS = cas
 	}
 }
 

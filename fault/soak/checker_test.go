@@ -108,3 +108,25 @@ func TestCheckerIncrAndCAS(t *testing.T) {
 		t.Errorf("cas violations: got %d, want 2: %v", got, c.Violations())
 	}
 }
+
+// A text client's STORED carries no CAS: the first read of the version
+// tells it, and a later read with another CAS is stale.
+func TestCheckerLearnsCASFromReads(t *testing.T) {
+	c := NewChecker()
+	c.Write("k", 1, false, Acked, 0)
+	c.Read("k", true, 1, 0)  // get: no CAS to compare
+	c.Read("k", true, 1, 77) // gets: the acknowledged version's CAS is 77
+	c.Read("k", true, 1, 77)
+	if got := c.Count("stale read"); got != 0 {
+		t.Fatalf("stale reads: got %d, want 0: %v", got, c.Violations())
+	}
+	c.Read("k", true, 1, 78)
+	if got := c.Count("stale read"); got != 1 {
+		t.Errorf("stale reads after a read with another CAS: got %d, want 1: %v", got, c.Violations())
+	}
+	c.Write("k", 2, false, Acked, 0) // the next version starts unknown again
+	c.Read("k", true, 2, 90)
+	if got := c.Count("stale read"); got != 1 {
+		t.Errorf("stale reads: got %d, want 1: %v", got, c.Violations())
+	}
+}

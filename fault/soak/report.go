@@ -92,6 +92,31 @@ func report(w io.Writer, workers []*worker, events []event, ck *Checker, elapsed
 		fmt.Fprintf(w, "  %2d  %-40s %d errors from +%ds to +%ds, worst second %d\n", i+1, ev.what, errs, first-from, last-from+1, worst)
 	}
 
+	fmt.Fprintf(w, "soak: by protocol:")
+	for i, proto := range []string{protoBinary, protoText} {
+		clients, ops, errs := 0, 0, 0
+		for _, wk := range workers {
+			if wk.proto != proto {
+				continue
+			}
+			clients++
+			for _, c := range wk.counts {
+				for cl, n := range c {
+					ops += n
+					if cl != classOK {
+						errs += n
+					}
+				}
+			}
+		}
+		sep := ";"
+		if i == 0 {
+			sep = ""
+		}
+		fmt.Fprintf(w, "%s %s %d clients, %d requests, %d errors", sep, proto, clients, ops, errs)
+	}
+	fmt.Fprintln(w)
+
 	var other []string
 	for k, n := range others {
 		other = append(other, fmt.Sprintf("%s %d", k, n))

@@ -8,11 +8,15 @@
 // which writes have an unknown outcome (no reply): a read must return the
 // former or one of the latter, never anything older, and so must the
 // cluster's own copy at the end.
+//
+// Clients speak either protocol to the same proxy port: binary ones through
+// fault.Client, text ones through textConn (classic get, gets, set, cas,
+// incr, add and delete, replies parsed exactly and mapped to the binary
+// statuses), so the checker holds both to the same rules.
 package soak
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -26,11 +30,21 @@ import (
 	"github.com/vbproxy/vbproxy/internal/netns"
 )
 
-// Options configure a soak run. The zero value runs 60 s with 64 clients.
+// Default client mix: 64 clients, half of them binary, half text.
+const (
+	DefaultClients     = 32
+	DefaultTextClients = 32
+)
+
+// Options configure a soak run. The zero value runs 60 s with 64 clients,
+// 32 binary and 32 text.
 type Options struct {
-	Duration    time.Duration // default 60 s
-	Clients     int           // binary-protocol clients; default 64
-	TextClients int           // text-protocol clients (the proxy must speak text); default 0
+	Duration time.Duration // default 60 s
+	// Clients and TextClients are the binary-protocol and text-protocol
+	// clients. Both 0: DefaultClients and DefaultTextClients; otherwise as
+	// given (Clients 0 with TextClients 16 runs 16 text clients only).
+	Clients     int
+	TextClients int
 	// FaultGap is the mean time between topology changes; default 4 s.
 	FaultGap time.Duration
 	Seed     uint64 // 0 = from the clock
@@ -55,8 +69,11 @@ func Run(lab *netns.Lab, o Options) (Result, error) {
 	if o.Duration <= 0 {
 		o.Duration = 60 * time.Second
 	}
-	if o.Clients == 0 {
-		o.Clients = 64
+	if o.Clients < 0 || o.TextClients < 0 {
+		return Result{}, fmt.Errorf("soak: clients %d, text clients %d: want 0 or more", o.Clients, o.TextClients)
+	}
+	if o.Clients == 0 && o.TextClients == 0 {
+		o.Clients, o.TextClients = DefaultClients, DefaultTextClients
 	}
 	if o.FaultGap <= 0 {
 		o.FaultGap = 4 * time.Second
@@ -88,18 +105,29 @@ func Run(lab *netns.Lab, o Options) (Result, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), o.Duration)
 	defer cancel()
 	var workers []*worker
-	if o.TextClients > 0 {
-		return Result{}, errors.New("soak: text clients: this soak has no text-protocol client yet (the proxy's text front end is issue 14)")
-	}
-	for i := range o.Clients {
-		dial := func() (*fault.Client, error) {
-			c, err := fault.Dial(e.Clients, p.Addr, time.Second)
-			if err == nil {
-				c.Timeout = 3 * time.Second
-			}
-			return c, err
+	dialBinary := func() (kvConn, error) {
+		c, err := fault.Dial(e.Clients, p.Addr, time.Second)
+		if err != nil {
+			return nil, err
 		}
-		workers = append(workers, newWorker(i, o.Seed, ck, start, dial))
+		c.Timeout = clientTimeout
+		return binaryConn{c}, nil
+	}
+	dialText := func() (kvConn, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		conn, err := e.Clients.DialContext(ctx, "tcp", p.Addr)
+		if err != nil {
+			return nil, err
+		}
+		return newTextConn(conn, clientTimeout), nil
+	}
+	for i := range o.Clients + o.TextClients {
+		proto, dial := protoBinary, dialBinary
+		if i >= o.Clients {
+			proto, dial = protoText, dialText
+		}
+		workers = append(workers, newWorker(i, proto, o.Seed, ck, start, dial))
 	}
 	var wg sync.WaitGroup
 	for _, w := range workers {
@@ -143,3 +171,8 @@ func Run(lab *netns.Lab, o Options) (Result, error) {
 	}
 	return report(o.Out, workers, d.events, ck, elapsed), nil
 }
+
+// clientTimeout bounds each request of a soak client with its reply: the
+// proxy's operation timeout (1 s) and a margin, so that the proxy's
+// ETMPFAIL, not the client's own timeout, is what a stalled node gives.
+const clientTimeout = 3 * time.Second

@@ -38,26 +38,32 @@ func (s *seconds) grow(sec int) {
 	}
 }
 
-// worker is one soak client: it owns its keys (it is their only writer)
-// and checks every reply with the Checker.
+// worker is one soak client, binary or text: it owns its keys (it is
+// their only writer) and checks every reply with the Checker, the same way
+// for both protocols.
 type worker struct {
-	id     int
-	dial   func() (*fault.Client, error)
+	id    int
+	proto string // protoBinary or protoText
+	// ackCAS: acknowledgements of mutations carry the new CAS (binary);
+	// text STORED and DELETED carry none, so a text client's CAS checks
+	// rest on the CAS its gets return.
+	ackCAS bool
+	dial   func() (kvConn, error)
 	ck     *Checker
 	start  time.Time
 	rng    *rand.Rand
-	c      *fault.Client
+	c      kvConn
 	vals   []string
 	ctrs   []string
 	ver    map[string]uint64 // next version per value key
 	cas    map[string]uint64 // CAS of the last acknowledged mutation per key
 	counts seconds
-	others map[string]int // unexpected statuses by name
+	others map[string]int // unexpected statuses (and text replies) by name
 }
 
-func newWorker(id int, seed uint64, ck *Checker, start time.Time, dial func() (*fault.Client, error)) *worker {
-	w := &worker{id: id, dial: dial, ck: ck, start: start, rng: rand.New(rand.NewPCG(seed, uint64(id))),
-		ver: map[string]uint64{}, cas: map[string]uint64{}, others: map[string]int{}}
+func newWorker(id int, proto string, seed uint64, ck *Checker, start time.Time, dial func() (kvConn, error)) *worker {
+	w := &worker{id: id, proto: proto, ackCAS: proto == protoBinary, dial: dial, ck: ck, start: start,
+		rng: rand.New(rand.NewPCG(seed, uint64(id))), ver: map[string]uint64{}, cas: map[string]uint64{}, others: map[string]int{}}
 	for j := range 8 {
 		w.vals = append(w.vals, fmt.Sprintf("soak-%d-v%d", id, j))
 	}
@@ -68,13 +74,20 @@ func newWorker(id int, seed uint64, ck *Checker, start time.Time, dial func() (*
 }
 
 // classify turns a reply (or its error) into an outcome class; ok means a
-// reply the operation may interpret.
+// reply the operation may interpret. An unexpected text reply is an
+// unexpected status (classOther) and drops the connection, which may be
+// out of step.
 func (w *worker) classify(r fault.Response, err error) int {
+	var re *replyError
 	switch {
 	case err == nil && r.Status == memcached.StatusETMPFAIL:
 		return classTmpfail
 	case err == nil:
 		return classOK
+	case errors.As(err, &re):
+		w.reset()
+		w.others[re.Kind()]++
+		return classOther
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		w.reset()
 		return classTimeout
@@ -96,7 +109,7 @@ func (w *worker) record(class int) {
 }
 
 // do runs one request, connecting first when needed.
-func (w *worker) do(fn func(c *fault.Client) (fault.Response, error)) (fault.Response, int) {
+func (w *worker) do(fn func(c kvConn) (fault.Response, error)) (fault.Response, int) {
 	if w.c == nil {
 		c, err := w.dial()
 		if err != nil {
@@ -108,6 +121,9 @@ func (w *worker) do(fn func(c *fault.Client) (fault.Response, error)) (fault.Res
 	}
 	r, err := fn(w.c)
 	class := w.classify(r, err)
+	if err != nil {
+		r = fault.Response{} // no reply the operation may read
+	}
 	if class == classOK && r.Status != memcached.StatusSuccess && r.Status != memcached.StatusKeyENOENT &&
 		r.Status != memcached.StatusKeyEEXISTS {
 		class = classOther
@@ -121,7 +137,7 @@ func (w *worker) do(fn func(c *fault.Client) (fault.Response, error)) (fault.Res
 func (w *worker) step() {
 	switch n := w.rng.IntN(100); {
 	case n < 35:
-		w.get(w.vals[w.rng.IntN(len(w.vals))])
+		w.get(w.vals[w.rng.IntN(len(w.vals))], false)
 	case n < 60:
 		w.set(w.vals[w.rng.IntN(len(w.vals))])
 	case n < 70:
@@ -145,8 +161,15 @@ func versionOf(key string, v []byte) (uint64, bool) {
 	return ver, err == nil
 }
 
-func (w *worker) get(key string) (found bool, cas uint64) {
-	r, class := w.do(func(c *fault.Client) (fault.Response, error) { return c.Get(key) })
+// get reads key (text: "get", or "gets" when withCAS) and checks the value
+// and its CAS where the reply has one.
+func (w *worker) get(key string, withCAS bool) (found bool, cas uint64) {
+	r, class := w.do(func(c kvConn) (fault.Response, error) {
+		if withCAS {
+			return c.Gets(key)
+		}
+		return c.Get(key)
+	})
 	if class != classOK {
 		return false, 0
 	}
@@ -174,23 +197,24 @@ func (w *worker) nextVersion(key string) uint64 {
 
 func (w *worker) set(key string) {
 	ver := w.nextVersion(key)
-	r, class := w.do(func(c *fault.Client) (fault.Response, error) {
+	r, class := w.do(func(c kvConn) (fault.Response, error) {
 		return c.Set(key, []byte(key+":"+strconv.FormatUint(ver, 10)), 0)
 	})
 	w.settle(key, ver, false, r, class)
 }
 
-// settle records a mutation's outcome.
+// settle records a mutation's outcome. A reply with a status is definite;
+// no reply (an error, ETMPFAIL, an unexpected text line) is unknown.
 func (w *worker) settle(key string, ver uint64, deleted bool, r fault.Response, class int) {
 	switch {
 	case class == classOK && r.Status == memcached.StatusSuccess:
-		if !deleted {
+		if !deleted && w.ackCAS {
 			// DELETE's CAS differs between servers (memcached: 0).
 			w.ck.CASAck(key, w.cas[key], r.CAS)
 		}
 		w.cas[key] = r.CAS
 		w.ck.Write(key, ver, deleted, Acked, r.CAS)
-	case class == classOK || class == classOther:
+	case class == classOK || class == classOther && r.Status != memcached.StatusSuccess:
 		w.ck.Write(key, ver, deleted, Refused, 0)
 	default:
 		w.ck.Write(key, ver, deleted, Unknown, 0)
@@ -198,12 +222,12 @@ func (w *worker) settle(key string, ver uint64, deleted bool, r fault.Response, 
 }
 
 func (w *worker) casUpdate(key string) {
-	found, cas := w.get(key)
+	found, cas := w.get(key, true)
 	if !found {
 		return
 	}
 	ver := w.nextVersion(key)
-	r, class := w.do(func(c *fault.Client) (fault.Response, error) {
+	r, class := w.do(func(c kvConn) (fault.Response, error) {
 		return c.Set(key, []byte(key+":"+strconv.FormatUint(ver, 10)), cas)
 	})
 	if class == classOK {
@@ -219,7 +243,7 @@ func (w *worker) casUpdate(key string) {
 
 func (w *worker) del(key string) {
 	ver := w.nextVersion(key)
-	r, class := w.do(func(c *fault.Client) (fault.Response, error) { return c.Delete(key, 0) })
+	r, class := w.do(func(c kvConn) (fault.Response, error) { return c.Delete(key) })
 	if class == classOK && r.Status == memcached.StatusKeyENOENT {
 		w.ck.Read(key, false, 0, 0) // the key must have been missing
 	}
@@ -227,18 +251,16 @@ func (w *worker) del(key string) {
 }
 
 func (w *worker) incr(key string) {
-	r, class := w.do(func(c *fault.Client) (fault.Response, error) { return c.Incr(key, 1, 0) })
+	var n uint64
+	r, class := w.do(func(c kvConn) (fault.Response, error) {
+		r, v, err := c.Incr(key)
+		n = v
+		return r, err
+	})
 	switch {
 	case class == classOK && r.Status == memcached.StatusSuccess:
-		n, err := fault.Counter(r)
-		if err != nil {
-			w.ck.mu.Lock()
-			w.ck.violate("incr", key, "%v", err)
-			w.ck.mu.Unlock()
-			return
-		}
 		w.ck.Incr(key, Acked, n)
-	case class == classOK || class == classOther:
+	case class == classOK || class == classOther && r.Status != memcached.StatusSuccess:
 		w.ck.Incr(key, Refused, 0)
 	default:
 		w.ck.Incr(key, Unknown, 0)
@@ -246,7 +268,7 @@ func (w *worker) incr(key string) {
 }
 
 func (w *worker) getCounter(key string) {
-	r, class := w.do(func(c *fault.Client) (fault.Response, error) { return c.Get(key) })
+	r, class := w.do(func(c kvConn) (fault.Response, error) { return c.Get(key) })
 	if class != classOK {
 		return
 	}
