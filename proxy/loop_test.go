@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -488,4 +489,52 @@ func TestReadyWaitsForFirstConnections(t *testing.T) {
 	if !srv.Ready() {
 		t.Errorf("a node joining made a warm server unready: %+v", srv.Nodes())
 	}
+}
+
+// TestRequestsWaitForTheFirstMap: requests that come before the first map
+// (a proxy just started) wait for it, in order, within their operation
+// timeout; with no map in time they fail with ETMPFAIL.
+func TestRequestsWaitForTheFirstMap(t *testing.T) {
+	mc := startMemcached(t)
+	src := newTestSource(nil)
+	_, addr := startProxyNoWait(t, Options{Map: src, OperationTimeout: 2 * time.Second})
+	cl := dial(t, addr)
+	var p []byte
+	for i := range 5 {
+		p = append(p, req(memcached.OpSet, uint32(i), setExtras(0, 0), []byte(fmt.Sprintf("early-%d", i)), []byte("v"))...)
+	}
+	cl.write(p)
+	time.Sleep(100 * time.Millisecond)
+	src.Set(staticMap(t, 1, []string{mc}, 1024))
+	for i := range 5 {
+		if h, _ := cl.read(); h.Opaque != uint32(i) || h.Status != memcached.StatusSuccess {
+			t.Fatalf("request %d sent before the map: opaque %d %v", i, h.Opaque, h.Status)
+		}
+	}
+
+	late := newTestSource(nil)
+	_, addr2 := startProxyNoWait(t, Options{Map: late, OperationTimeout: 200 * time.Millisecond})
+	c2 := dial(t, addr2)
+	start := time.Now()
+	c2.write(req(memcached.OpGet, 7, nil, []byte("k"), nil))
+	h, b := c2.read()
+	if h.Status != memcached.StatusETMPFAIL || !bytes.Contains(b, []byte("no vBucket map")) || time.Since(start) < 150*time.Millisecond {
+		t.Errorf("with no map in time: %v %q after %v, want ETMPFAIL naming the missing map after the timeout", h.Status, b[memcached.HeaderLen:], time.Since(start))
+	}
+}
+
+// startProxyNoWait is startProxy without waiting for upstream connections
+// (there may be no map yet).
+func startProxyNoWait(t testing.TB, o Options) (*Server, string) {
+	t.Helper()
+	srv, err := New(o)
+	must(t, err)
+	ln := listen(t)
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	})
+	return srv, ln.Addr().String()
 }

@@ -65,9 +65,20 @@ func (s *session) forward(sl *slot, replica bool) {
 	memcached.SetOpcode(pkt, upstreamOp(sl.op))
 	sl.deadline = sl.start + int64(s.srv.o.OperationTimeout)
 	sl.replica = replica
+	if len(s.mapWait) > 0 {
+		s.mapWait = append(s.mapWait, sl) // behind the requests waiting for the first map
+		return
+	}
+	s.route(sl)
+}
+
+// route sends a forwarded request on the current map; before the first map
+// it waits for one (awaitMap).
+func (s *session) route(sl *slot) {
+	replica := sl.replica
 	m := s.srv.o.Map.Current()
 	if m == nil {
-		sl.fail(memcached.StatusETMPFAIL, msgNoMap)
+		s.awaitMap(sl)
 		return
 	}
 	vb, node := m.Route(sl.pkt.Key)
@@ -368,4 +379,40 @@ func hostOf(addr string) string {
 		return h
 	}
 	return addr
+}
+
+// awaitMap holds a request that came before the first map (a proxy just
+// started, or whose cluster is not reachable yet): the session's requests
+// wait in order, checked every minBackoff, until a map is there or their
+// operation timeout passes (then ETMPFAIL "no vBucket map loaded").
+func (s *session) awaitMap(sl *slot) {
+	s.mapWait = append(s.mapWait, sl)
+	if !s.mapTimer.Scheduled() {
+		s.ls.lp.After(&s.mapTimer, time.Duration(minBackoff))
+	}
+}
+
+// mapCheck is the map wait's timer.
+func (s *session) mapCheck() {
+	if s.closed {
+		return
+	}
+	if s.srv.o.Map.Current() == nil {
+		now := s.ls.lp.Now()
+		n := 0
+		for n < len(s.mapWait) && now >= s.mapWait[n].deadline { // deadlines grow with the order
+			s.mapWait[n].fail(memcached.StatusETMPFAIL, msgNoMap)
+			n++
+		}
+		s.mapWait = s.mapWait[:copy(s.mapWait, s.mapWait[n:])]
+		if len(s.mapWait) > 0 {
+			s.ls.lp.After(&s.mapTimer, time.Duration(minBackoff))
+		}
+		return
+	}
+	waiting := s.mapWait
+	s.mapWait = nil
+	for _, sl := range waiting {
+		s.route(sl)
+	}
 }

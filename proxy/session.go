@@ -68,6 +68,8 @@ type session struct {
 
 	hold       eventloop.Timer
 	more       eventloop.Timer // reads the rest that maxReadPerRound left for the next round
+	mapTimer   eventloop.Timer // checks for the first map (route.go awaitMap)
+	mapWait    []*slot         // requests waiting for the first map, in order
 	starved    bool            // in ls.starved: waiting for the loop's in-flight budget
 	idle       eventloop.Timer
 	lastActive int64
@@ -102,6 +104,7 @@ func newSession(ls *loopState, lst *listener, fd int, remote, local string) *ses
 	s.idle.Init(s.idleCheck)
 	s.stall.Init(s.stallCheck)
 	s.more.Init(func() { s.readable(true) })
+	s.mapTimer.Init(s.mapCheck)
 	return s
 }
 
@@ -176,6 +179,11 @@ func (s *session) close() {
 	lp.Cancel(&s.idle)
 	lp.Cancel(&s.stall)
 	lp.Cancel(&s.more)
+	lp.Cancel(&s.mapTimer)
+	for _, sl := range s.mapWait {
+		sl.state = slotDone
+	}
+	s.mapWait = nil
 	_ = lp.Close(s.fd)
 	s.dropParked()
 	s.releaseIn()
