@@ -463,7 +463,10 @@ func (s *Server) closePools() {
 		s.retired[node] = true
 	}
 	s.nodesMu.Unlock()
-	s.onEveryLoop(func(ls *loopState) { ls.closeConns() })
+	// Wait for every loop to run it: a map change posted before (its
+	// connections not created yet) runs first, so the wait below counts
+	// every connection it opens.
+	s.onEveryLoopWait(func(ls *loopState) { ls.closeConns() })
 	s.conns.Wait()
 	s.nodesMu.Lock()
 	for node := range s.retired {
