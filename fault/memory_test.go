@@ -207,8 +207,12 @@ func TestMemoryUnderLoad(t *testing.T) {
 	}
 	wg.Wait()
 	peak := max(final.Peak, peakRSS.Load())
-	if answered.Load() == 0 {
-		t.Errorf("no SET answered in %s", memRun)
+	// Under this overload the proxy must keep answering: a SET stored, or
+	// refused fast with ETMPFAIL once it waited its operation timeout.
+	// (How many complete is a throughput figure, reported, not promised:
+	// docs/reliability.md.)
+	if answered.Load()+failed.Load() == 0 {
+		t.Errorf("no SET answered or refused in %s: requests are left hanging", memRun)
 	}
 	if peak > memBound {
 		t.Errorf("vbproxy's peak RSS %d MiB, want under %d MiB (backpressure, not buffering)", peak>>20, int64(memBound)>>20)

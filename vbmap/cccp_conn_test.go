@@ -201,6 +201,8 @@ func TestConfigConnWithoutNotifications(t *testing.T) {
 	waitFor(t, "checks", func() bool { return len(f.requests()) >= 3 })
 	rev.Store(4)
 	waitFor(t, "rev 4", func() bool { return src.Current().Revision().Rev == 4 })
+	// The subscriber that records it runs just after the swap.
+	waitFor(t, "rev 4 recorded", func() bool { revs, _, _ := rec.snapshot(); return len(revs) >= 2 })
 	for i, r := range f.requests() {
 		if len(r.Extras) != 0 {
 			t.Errorf("request %d carries extras %x without the known-version feature", i, r.Extras)
