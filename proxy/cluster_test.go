@@ -163,23 +163,13 @@ func TestRebalanceUnderLoad(t *testing.T) {
 	close(stop)
 	wg.Wait()
 
-	total := 0
-	for i, r := range results {
-		for _, e := range r.errors {
-			t.Errorf("client %d: %s", i, e)
-		}
-		total += len(r.acked)
-	}
+	total := loadErrors(t, results)
 	if total == 0 {
 		t.Fatalf("no write acknowledged")
 	}
+	ackedOnCluster(t, c, results)
 	cl := dial(t, addr)
 	for _, r := range results {
-		for _, k := range r.acked {
-			if v, ok := c.Get("default", []byte(k)); !ok || string(v) != k {
-				t.Fatalf("acknowledged %s lost on the cluster: %q %v", k, v, ok)
-			}
-		}
 		if len(r.acked) > 0 {
 			k := r.acked[len(r.acked)-1]
 			if v, st := cl.get(k); v != k {
@@ -192,6 +182,33 @@ func TestRebalanceUnderLoad(t *testing.T) {
 		t.Errorf("Nodes() = %+v, want the 3 members including %s", nodes, n.KVAddr())
 	}
 	t.Logf("%d writes acknowledged, %d NOT_MY_VBUCKET retries", total, srv.Stats().NMVBRetries)
+}
+
+// loadErrors reports every error the load's clients saw and returns how
+// many writes they had acknowledged.
+func loadErrors(t *testing.T, results []loadResult) int {
+	t.Helper()
+	total := 0
+	for i, r := range results {
+		for _, e := range r.errors {
+			t.Errorf("client %d: %s", i, e)
+		}
+		total += len(r.acked)
+	}
+	return total
+}
+
+// ackedOnCluster checks that every write the load's clients had
+// acknowledged holds its value on the cluster (each key's value is the key).
+func ackedOnCluster(t *testing.T, c *sim.Cluster, results []loadResult) {
+	t.Helper()
+	for _, r := range results {
+		for _, k := range r.acked {
+			if v, ok := c.Get("default", []byte(k)); !ok || string(v) != k {
+				t.Fatalf("acknowledged %s lost on the cluster: %q %v", k, v, ok)
+			}
+		}
+	}
 }
 
 func hasNode(nodes []NodeStatus, addr string) bool {

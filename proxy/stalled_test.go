@@ -102,23 +102,13 @@ func TestRebalanceStreamStalled(t *testing.T) {
 		t.Fatalf("the streams are no longer stalled")
 	}
 
-	total := 0
-	for i, r := range results {
-		for _, e := range r.errors {
-			t.Errorf("client %d: %s", i, e)
-		}
-		total += len(r.acked)
-	}
+	total := loadErrors(t, results)
 	if total == 0 {
 		t.Fatalf("no write acknowledged")
 	}
+	ackedOnCluster(t, c, results)
 	cl := dial(t, addr)
 	for _, r := range results {
-		for _, k := range r.acked {
-			if v, ok := c.Get("default", []byte(k)); !ok || string(v) != k {
-				t.Fatalf("acknowledged %s lost on the cluster: %q %v", k, v, ok)
-			}
-		}
 		if len(r.acked) > 0 {
 			k := r.acked[len(r.acked)-1]
 			if v, st := cl.get(k); v != k {

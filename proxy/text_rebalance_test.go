@@ -109,23 +109,13 @@ func TestTextRebalanceUnderLoad(t *testing.T) {
 	close(stop)
 	wg.Wait()
 
-	total := 0
-	for i, r := range results {
-		for _, e := range r.errors {
-			t.Errorf("client %d: %s", i, e)
-		}
-		total += len(r.acked)
-	}
+	total := loadErrors(t, results)
 	if total < clients {
 		t.Fatalf("%d writes acknowledged, want at least one per client", total)
 	}
+	ackedOnCluster(t, c, results)
 	cl := dialText(t, addr)
 	for _, r := range results {
-		for _, k := range r.acked {
-			if v, ok := c.Get("default", []byte(k)); !ok || string(v) != k {
-				t.Fatalf("acknowledged %s lost on the cluster: %q %v", k, v, ok)
-			}
-		}
 		// Every acknowledged key of the client in one multi-get.
 		var want strings.Builder
 		for _, k := range r.acked {
