@@ -229,3 +229,30 @@ func BenchmarkTimerSchedule(b *testing.B) {
 		l.Schedule(ts[i&1023], int64(i))
 	}
 }
+
+// TestBusyLoopYields: a loop that wakes every millisecond still yields its P
+// to the scheduler every yieldEvery, so that the runtime does not take the P
+// from it in the middle of epoll_wait (see yieldEvery).
+func TestBusyLoopYields(t *testing.T) {
+	l, err := New(Options{Name: "yield"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tick Timer
+	var ticks int
+	tick.f = func() {
+		ticks++
+		l.After(&tick, time.Millisecond)
+	}
+	l.Post(func() { l.After(&tick, time.Millisecond) })
+	go func() { _ = l.Run() }()
+	time.Sleep(20 * time.Duration(yieldEvery))
+	l.Stop()
+	<-l.Done()
+	if ticks < 20 {
+		t.Fatalf("the timer fired %d times in %v; want it to keep the loop busy", ticks, 20*time.Duration(yieldEvery))
+	}
+	if l.yields < 10 || l.yields > 21 {
+		t.Fatalf("the loop yielded %d times in %v; want about 20 (one every %v)", l.yields, 20*time.Duration(yieldEvery), time.Duration(yieldEvery))
+	}
+}
