@@ -12,13 +12,24 @@ import (
 	"time"
 )
 
-// Goals from issue 7, checked in every report.
+// Goals from issue 13 (the event-loop data path), checked in every report.
 const (
-	GoalVsTwemproxy  = 1.25      // vbproxy throughput / twemproxy throughput, at least
-	GoalP99VsTwemprx = 1.0       // vbproxy p99 / twemproxy p99, at most
-	GoalPipelined    = 0.60      // vbproxy / direct throughput with pipelining, at least
-	GoalBytesPerConn = 16 * 1024 // proxy memory per idle client connection, at most
+	GoalMcVsTwemproxy16 = 1.25     // vbproxy / twemproxy throughput, memcaslap 16 connections, at least
+	GoalMcVsTwemproxy64 = 1.40     // the same at 64 connections
+	GoalVbVsTwemproxy16 = 1.20     // vbproxy / twemproxy throughput, vbbench 16x1, at least
+	GoalVbVsTwemproxy64 = 1.30     // the same at 64x1
+	GoalVbVsTwemproxy1  = 1.00     // the same at 1x1
+	GoalP99VsTwemprx    = 1.0      // vbproxy p99 / twemproxy p99 at 16x1 and 64x1, at most
+	GoalP50VsDirect1    = 1.10     // vbproxy p50 / direct p50 at 1x1, at most
+	GoalPipelined       = 0.70     // vbproxy / direct throughput at 16x16 and 64x16, at least
+	GoalCPUVsTwemproxy  = 0.80     // proxy CPU per request, vbproxy / twemproxy at 16x1 and 64x1, at most
+	GoalCPUVsTwemprx1   = 0.90     // the same at 1x1
+	GoalBytesPerConn    = 4 * 1024 // proxy memory per idle client connection, at most
 )
+
+// GoalVsTwemproxy is the throughput goal at the main point (16 connections,
+// memcaslap), which the CPU budget line under the CPU table works out.
+const GoalVsTwemproxy = GoalMcVsTwemproxy16
 
 // Notes markers: the text between them is hand-written and survives
 // regeneration.
@@ -137,48 +148,96 @@ func verdict(ok bool) string {
 
 func writeGoals(b *strings.Builder, s *Summary, o Options) {
 	var rows []goalRow
-	notMeasured := func(name, target string) { rows = append(rows, goalRow{name, "not measured", target, "unknown"}) }
-
-	name := fmt.Sprintf("vbproxy throughput / twemproxy (memcaslap, %d conns)", o.MainConns)
-	v, t := s.Mc(TargetVbproxy, "binary", o.MainConns), s.Mc(TargetTwemproxy, "ascii", o.MainConns)
-	if v != nil && t != nil && t.OpsPerSec > 0 && v.OpsPerSec > 0 {
-		r := v.OpsPerSec / t.OpsPerSec
-		rows = append(rows, goalRow{name, fmt.Sprintf("%.2fx", r), fmt.Sprintf("≥ %.2fx", GoalVsTwemproxy), verdict(r >= GoalVsTwemproxy)})
-	} else {
-		notMeasured(name, fmt.Sprintf("≥ %.2fx", GoalVsTwemproxy))
+	atLeast := func(name string, r, goal float64, format string, ok bool, detail string) {
+		target := fmt.Sprintf("≥ "+format, goal)
+		if !ok {
+			rows = append(rows, goalRow{name, "not measured", target, "unknown"})
+			return
+		}
+		rows = append(rows, goalRow{name, fmt.Sprintf(format, r) + detail, target, verdict(r >= goal)})
+	}
+	atMost := func(name string, r, goal float64, ok bool, detail string) {
+		target := fmt.Sprintf("≤ %.2fx", goal)
+		if !ok {
+			rows = append(rows, goalRow{name, "not measured", target, "unknown"})
+			return
+		}
+		rows = append(rows, goalRow{name, fmt.Sprintf("%.2fx", r) + detail, target, verdict(r <= goal)})
 	}
 
-	main := Point{o.MainConns, o.MainPipeline}
-	name = fmt.Sprintf("vbproxy throughput / twemproxy (vbbench, %d conns, pipeline %d)", main.Conns, main.Pipeline)
-	vb, tw := s.Vb(TargetVbproxy, "binary", main), s.Vb(TargetTwemproxy, "", main)
-	if vb != nil && tw != nil && tw.OpsPerSec > 0 {
-		r := vb.OpsPerSec / tw.OpsPerSec
-		rows = append(rows, goalRow{name, fmt.Sprintf("%.2fx", r), fmt.Sprintf("≥ %.2fx", GoalVsTwemproxy), verdict(r >= GoalVsTwemproxy)})
-	} else {
-		notMeasured(name, fmt.Sprintf("≥ %.2fx", GoalVsTwemproxy))
+	for _, g := range []struct {
+		conns int
+		goal  float64
+	}{{o.MainConns, GoalMcVsTwemproxy16}, {64, GoalMcVsTwemproxy64}} {
+		v, t := s.Mc(TargetVbproxy, "binary", g.conns), s.Mc(TargetTwemproxy, "ascii", g.conns)
+		ok := v != nil && t != nil && t.OpsPerSec > 0 && v.OpsPerSec > 0
+		r := 0.0
+		if ok {
+			r = v.OpsPerSec / t.OpsPerSec
+		}
+		atLeast(fmt.Sprintf("vbproxy throughput / twemproxy (memcaslap, %d conns)", g.conns), r, g.goal, "%.2fx", ok, "")
 	}
-	name = fmt.Sprintf("vbproxy p99 / twemproxy p99 (vbbench, %d conns, pipeline %d)", main.Conns, main.Pipeline)
-	if vb != nil && tw != nil && tw.Latency.P99 > 0 {
-		r := vb.Latency.P99 / tw.Latency.P99
-		rows = append(rows, goalRow{name, fmt.Sprintf("%.2fx (%s vs %s µs)", r, us(vb.Latency.P99), us(tw.Latency.P99)),
-			fmt.Sprintf("≤ %.2fx", GoalP99VsTwemprx), verdict(r <= GoalP99VsTwemprx)})
-	} else {
-		notMeasured(name, fmt.Sprintf("≤ %.2fx", GoalP99VsTwemprx))
+
+	vbPoints := []struct {
+		p    Point
+		goal float64
+	}{{Point{o.MainConns, o.MainPipeline}, GoalVbVsTwemproxy16}, {Point{64, 1}, GoalVbVsTwemproxy64}, {Point{1, 1}, GoalVbVsTwemproxy1}}
+	for _, g := range vbPoints {
+		vb, tw := s.Vb(TargetVbproxy, "binary", g.p), s.Vb(TargetTwemproxy, "", g.p)
+		ok := vb != nil && tw != nil && tw.OpsPerSec > 0
+		r := 0.0
+		if ok {
+			r = vb.OpsPerSec / tw.OpsPerSec
+		}
+		atLeast(fmt.Sprintf("vbproxy throughput / twemproxy (vbbench, %s, pipeline %d)", connsText(g.p.Conns), g.p.Pipeline), r, g.goal, "%.2fx", ok, "")
+	}
+	for _, p := range []Point{{o.MainConns, o.MainPipeline}, {64, 1}} {
+		vb, tw := s.Vb(TargetVbproxy, "binary", p), s.Vb(TargetTwemproxy, "", p)
+		ok := vb != nil && tw != nil && tw.Latency.P99 > 0
+		r, detail := 0.0, ""
+		if ok {
+			r, detail = vb.Latency.P99/tw.Latency.P99, fmt.Sprintf(" (%s vs %s µs)", us(vb.Latency.P99), us(tw.Latency.P99))
+		}
+		atMost(fmt.Sprintf("vbproxy p99 / twemproxy p99 (vbbench, %d conns, pipeline %d)", p.Conns, p.Pipeline), r, GoalP99VsTwemprx, ok, detail)
+	}
+	{
+		p := Point{1, 1}
+		vb, d := s.Vb(TargetVbproxy, "binary", p), s.Vb(TargetDirect, "binary", p)
+		ok := vb != nil && d != nil && d.Latency.P50 > 0
+		r, detail := 0.0, ""
+		if ok {
+			r, detail = vb.Latency.P50/d.Latency.P50, fmt.Sprintf(" (%s vs %s µs)", us(vb.Latency.P50), us(d.Latency.P50))
+		}
+		atMost("vbproxy p50 / direct p50 (vbbench, 1 conn, pipeline 1)", r, GoalP50VsDirect1, ok, detail)
 	}
 
 	rows = append(rows, textGoals(s, o)...)
 
-	pp := Point{o.MainConns, o.PipelinedDepth}
-	name = fmt.Sprintf("vbproxy / direct throughput, pipelined (vbbench, %d conns, pipeline %d)", pp.Conns, pp.Pipeline)
-	vp, dp := s.Vb(TargetVbproxy, "binary", pp), s.Vb(TargetDirect, "binary", pp)
-	if vp != nil && dp != nil && dp.OpsPerSec > 0 {
-		r := vp.OpsPerSec / dp.OpsPerSec
-		rows = append(rows, goalRow{name, fmt.Sprintf("%.2f", r), fmt.Sprintf("≥ %.2f", GoalPipelined), verdict(r >= GoalPipelined)})
-	} else {
-		notMeasured(name, fmt.Sprintf("≥ %.2f", GoalPipelined))
+	for _, p := range []Point{{o.MainConns, o.PipelinedDepth}, {64, o.PipelinedDepth}} {
+		vp, dp := s.Vb(TargetVbproxy, "binary", p), s.Vb(TargetDirect, "binary", p)
+		ok := vp != nil && dp != nil && dp.OpsPerSec > 0
+		r := 0.0
+		if ok {
+			r = vp.OpsPerSec / dp.OpsPerSec
+		}
+		atLeast(fmt.Sprintf("vbproxy / direct throughput, pipelined (vbbench, %d conns, pipeline %d)", p.Conns, p.Pipeline), r, GoalPipelined, "%.2f", ok, "")
 	}
 
-	name = "vbproxy memory per idle client connection"
+	for _, g := range []struct {
+		p    Point
+		goal float64
+	}{{Point{o.MainConns, o.MainPipeline}, GoalCPUVsTwemproxy}, {Point{64, 1}, GoalCPUVsTwemproxy}, {Point{1, 1}, GoalCPUVsTwemprx1}} {
+		vb, tw := s.Vb(TargetVbproxy, "binary", g.p), s.Vb(TargetTwemproxy, "", g.p)
+		ok := vb != nil && tw != nil && vb.CPU != nil && tw.CPU != nil && tw.CPU.Proxy > 0
+		r, detail := 0.0, ""
+		if ok {
+			r, detail = vb.CPU.Proxy/tw.CPU.Proxy, fmt.Sprintf(" (%.1f vs %.1f µs)", vb.CPU.Proxy, tw.CPU.Proxy)
+		}
+		atMost(fmt.Sprintf("vbproxy / twemproxy proxy CPU per request (vbbench, %s, pipeline %d)", connsText(g.p.Conns), g.p.Pipeline), r, g.goal, ok, detail)
+	}
+
+	name := "vbproxy memory per idle client connection"
+	limit := fmt.Sprintf("≤ %s", kib(GoalBytesPerConn))
 	found := false
 	for _, m := range s.Memory {
 		if m.Target != TargetVbproxy {
@@ -186,17 +245,17 @@ func writeGoals(b *strings.Builder, s *Summary, o Options) {
 		}
 		found = true
 		if m.Error != "" {
-			rows = append(rows, goalRow{name, "failed: " + m.Error, "≤ 16 KiB", "unknown"})
+			rows = append(rows, goalRow{name, "failed: " + m.Error, limit, "unknown"})
 			continue
 		}
 		rows = append(rows, goalRow{fmt.Sprintf("%s (%d connections, %s)", name, m.Conns, cmp.Or(m.Variant, "idle")), kib(m.PerConnBytes),
-			"≤ 16 KiB", verdict(m.PerConnBytes <= GoalBytesPerConn)})
+			limit, verdict(m.PerConnBytes <= GoalBytesPerConn)})
 	}
 	if !found {
-		notMeasured(name, "≤ 16 KiB")
+		rows = append(rows, goalRow{name, "not measured", limit, "unknown"})
 	}
 
-	b.WriteString("## Goals\n\nMeasured as ratios within this one run.\n\n")
+	b.WriteString("## Goals\n\nIssue 13's goals, measured as ratios within this one run.\n\n")
 	b.WriteString("| goal | measured | target | result |\n|---|---|---|---|\n")
 	for _, r := range rows {
 		fmt.Fprintf(b, "| %s | %s | %s | %s |\n", r.name, r.measured, r.target, r.verdict)
@@ -227,9 +286,9 @@ func textGoals(s *Summary, o Options) []goalRow {
 	name := fmt.Sprintf("vbproxy (text) throughput / twemproxy (vbbench, %d conns, pipeline %d, both ASCII)", main.Conns, main.Pipeline)
 	if tw != nil && tw.OpsPerSec > 0 {
 		r := vb.OpsPerSec / tw.OpsPerSec
-		rows = append(rows, goalRow{name, fmt.Sprintf("%.2fx", r), fmt.Sprintf("≥ %.2fx", GoalVsTwemproxy), verdict(r >= GoalVsTwemproxy)})
+		rows = append(rows, goalRow{name, fmt.Sprintf("%.2fx", r), fmt.Sprintf("≥ %.2fx", GoalVbVsTwemproxy16), verdict(r >= GoalVbVsTwemproxy16)})
 	} else {
-		rows = append(rows, goalRow{name, "not measured", fmt.Sprintf("≥ %.2fx", GoalVsTwemproxy), "unknown"})
+		rows = append(rows, goalRow{name, "not measured", fmt.Sprintf("≥ %.2fx", GoalVbVsTwemproxy16), "unknown"})
 	}
 	name = fmt.Sprintf("vbproxy (text) p99 / twemproxy p99 (vbbench, %d conns, pipeline %d, both ASCII)", main.Conns, main.Pipeline)
 	if tw != nil && tw.Latency.P99 > 0 {
@@ -535,6 +594,13 @@ func us(v float64) string {
 		return fmt.Sprintf("%.1f", v)
 	}
 	return ops(v)
+}
+
+func connsText(n int) string {
+	if n == 1 {
+		return "1 conn"
+	}
+	return fmt.Sprintf("%d conns", n)
 }
 
 func kib(bytes float64) string { return fmt.Sprintf("%.1f KiB", bytes/1024) }
