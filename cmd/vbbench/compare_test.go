@@ -144,8 +144,12 @@ func TestBenchCompareQuick(t *testing.T) {
 			t.Errorf("Client TLS section has %d rows, want 4:\n%s", n, sec)
 		}
 	}
-	if strings.Contains(string(md), "not measured") {
-		t.Errorf("a goal was not measured:\n%s", md)
+	// A quick run has the 1- and 16-connection points only: every goal at
+	// those points is measured; the 64-connection goals are not.
+	for line := range strings.Lines(string(md)) {
+		if strings.Contains(line, "| not measured |") && !strings.Contains(line, "64 conns") {
+			t.Errorf("a goal of the quick run's points was not measured: %s", line)
+		}
 	}
 	if _, err := os.Stat(filepath.Join(out, "bench-compare.svg")); err != nil {
 		t.Errorf("chart: %v", err)

@@ -317,6 +317,19 @@ func TestConsoleInBrowser(t *testing.T) {
 		state, _ = chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`(document.querySelector(%q) || {textContent: ""}).textContent`, row)))
 	}
 	t.Logf("failed-over node shown as %q", state)
+	// Node events come from the admin sampler's ticks: keep the node down
+	// (the survivors' streams held) until a tick has recorded it, or the
+	// map without it may arrive first.
+	downEvent := "node " + lost.KVAddr() + " down"
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		events, _ := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('[data-events] li')].map(li => li.textContent)`))
+		if strings.Contains(strings.Join(events, "\n"), downEvent) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("events lack %q 30s after the page showed the node down:\n%s", downEvent, strings.Join(events, "\n"))
+		}
+	}
 	for _, n := range survivors {
 		c.Resume(n)
 	}
