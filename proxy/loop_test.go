@@ -305,7 +305,10 @@ func TestShutdownWhileLoopsBusy(t *testing.T) {
 	nodes := []string{startMemcached(t), startMemcached(t)}
 	src := newTestSource(staticMap(t, 1, nodes, 1024))
 	before := runtime.NumGoroutine()
-	srv, err := New(Options{Map: src, Loops: 2})
+	// The clients pipeline without limit, so requests wait for a slot; on
+	// a loaded CI machine under -race that wait outlasted the default
+	// 2.5 s operation timeout (ETMPFAIL), which is not what this tests.
+	srv, err := New(Options{Map: src, Loops: 2, OperationTimeout: 30 * time.Second})
 	must(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	must(t, err)
