@@ -139,6 +139,30 @@ type goalRow struct {
 	name, measured, target, verdict string
 }
 
+// goalRows collects the goals table.
+type goalRows []goalRow
+
+// atLeast adds a goal that ratio r (printed with format, then detail) must
+// reach; ok false means it was not measured.
+func (rows *goalRows) atLeast(name string, r, goal float64, format string, ok bool, detail string) {
+	target := fmt.Sprintf("≥ "+format, goal)
+	if !ok {
+		*rows = append(*rows, goalRow{name, "not measured", target, "unknown"})
+		return
+	}
+	*rows = append(*rows, goalRow{name, fmt.Sprintf(format, r) + detail, target, verdict(r >= goal)})
+}
+
+// atMost adds a goal that ratio r must not exceed.
+func (rows *goalRows) atMost(name string, r, goal float64, ok bool, detail string) {
+	target := fmt.Sprintf("≤ %.2fx", goal)
+	if !ok {
+		*rows = append(*rows, goalRow{name, "not measured", target, "unknown"})
+		return
+	}
+	*rows = append(*rows, goalRow{name, fmt.Sprintf("%.2fx", r) + detail, target, verdict(r <= goal)})
+}
+
 func verdict(ok bool) string {
 	if ok {
 		return "met"
@@ -147,23 +171,7 @@ func verdict(ok bool) string {
 }
 
 func writeGoals(b *strings.Builder, s *Summary, o Options) {
-	var rows []goalRow
-	atLeast := func(name string, r, goal float64, format string, ok bool, detail string) {
-		target := fmt.Sprintf("≥ "+format, goal)
-		if !ok {
-			rows = append(rows, goalRow{name, "not measured", target, "unknown"})
-			return
-		}
-		rows = append(rows, goalRow{name, fmt.Sprintf(format, r) + detail, target, verdict(r >= goal)})
-	}
-	atMost := func(name string, r, goal float64, ok bool, detail string) {
-		target := fmt.Sprintf("≤ %.2fx", goal)
-		if !ok {
-			rows = append(rows, goalRow{name, "not measured", target, "unknown"})
-			return
-		}
-		rows = append(rows, goalRow{name, fmt.Sprintf("%.2fx", r) + detail, target, verdict(r <= goal)})
-	}
+	var rows goalRows
 
 	for _, g := range []struct {
 		conns int
@@ -175,7 +183,7 @@ func writeGoals(b *strings.Builder, s *Summary, o Options) {
 		if ok {
 			r = v.OpsPerSec / t.OpsPerSec
 		}
-		atLeast(fmt.Sprintf("vbproxy throughput / twemproxy (memcaslap, %d conns)", g.conns), r, g.goal, "%.2fx", ok, "")
+		rows.atLeast(fmt.Sprintf("vbproxy throughput / twemproxy (memcaslap, %d conns)", g.conns), r, g.goal, "%.2fx", ok, "")
 	}
 
 	vbPoints := []struct {
@@ -189,7 +197,7 @@ func writeGoals(b *strings.Builder, s *Summary, o Options) {
 		if ok {
 			r = vb.OpsPerSec / tw.OpsPerSec
 		}
-		atLeast(fmt.Sprintf("vbproxy throughput / twemproxy (vbbench, %s, pipeline %d)", connsText(g.p.Conns), g.p.Pipeline), r, g.goal, "%.2fx", ok, "")
+		rows.atLeast(fmt.Sprintf("vbproxy throughput / twemproxy (vbbench, %s, pipeline %d)", connsText(g.p.Conns), g.p.Pipeline), r, g.goal, "%.2fx", ok, "")
 	}
 	for _, p := range []Point{{o.MainConns, o.MainPipeline}, {64, 1}} {
 		vb, tw := s.Vb(TargetVbproxy, "binary", p), s.Vb(TargetTwemproxy, "", p)
@@ -198,7 +206,7 @@ func writeGoals(b *strings.Builder, s *Summary, o Options) {
 		if ok {
 			r, detail = vb.Latency.P99/tw.Latency.P99, fmt.Sprintf(" (%s vs %s µs)", us(vb.Latency.P99), us(tw.Latency.P99))
 		}
-		atMost(fmt.Sprintf("vbproxy p99 / twemproxy p99 (vbbench, %d conns, pipeline %d)", p.Conns, p.Pipeline), r, GoalP99VsTwemprx, ok, detail)
+		rows.atMost(fmt.Sprintf("vbproxy p99 / twemproxy p99 (vbbench, %d conns, pipeline %d)", p.Conns, p.Pipeline), r, GoalP99VsTwemprx, ok, detail)
 	}
 	{
 		p := Point{1, 1}
@@ -208,10 +216,10 @@ func writeGoals(b *strings.Builder, s *Summary, o Options) {
 		if ok {
 			r, detail = vb.Latency.P50/d.Latency.P50, fmt.Sprintf(" (%s vs %s µs)", us(vb.Latency.P50), us(d.Latency.P50))
 		}
-		atMost("vbproxy p50 / direct p50 (vbbench, 1 conn, pipeline 1)", r, GoalP50VsDirect1, ok, detail)
+		rows.atMost("vbproxy p50 / direct p50 (vbbench, 1 conn, pipeline 1)", r, GoalP50VsDirect1, ok, detail)
 	}
 
-	rows = append(rows, textGoals(s, o)...)
+	textGoals(&rows, s, o)
 
 	for _, p := range []Point{{o.MainConns, o.PipelinedDepth}, {64, o.PipelinedDepth}} {
 		vp, dp := s.Vb(TargetVbproxy, "binary", p), s.Vb(TargetDirect, "binary", p)
@@ -220,7 +228,7 @@ func writeGoals(b *strings.Builder, s *Summary, o Options) {
 		if ok {
 			r = vp.OpsPerSec / dp.OpsPerSec
 		}
-		atLeast(fmt.Sprintf("vbproxy / direct throughput, pipelined (vbbench, %d conns, pipeline %d)", p.Conns, p.Pipeline), r, GoalPipelined, "%.2f", ok, "")
+		rows.atLeast(fmt.Sprintf("vbproxy / direct throughput, pipelined (vbbench, %d conns, pipeline %d)", p.Conns, p.Pipeline), r, GoalPipelined, "%.2f", ok, "")
 	}
 
 	for _, g := range []struct {
@@ -233,7 +241,7 @@ func writeGoals(b *strings.Builder, s *Summary, o Options) {
 		if ok {
 			r, detail = vb.CPU.Proxy/tw.CPU.Proxy, fmt.Sprintf(" (%.1f vs %.1f µs)", vb.CPU.Proxy, tw.CPU.Proxy)
 		}
-		atMost(fmt.Sprintf("vbproxy / twemproxy proxy CPU per request (vbbench, %s, pipeline %d)", connsText(g.p.Conns), g.p.Pipeline), r, g.goal, ok, detail)
+		rows.atMost(fmt.Sprintf("vbproxy / twemproxy proxy CPU per request (vbbench, %s, pipeline %d)", connsText(g.p.Conns), g.p.Pipeline), r, g.goal, ok, detail)
 	}
 
 	name := "vbproxy memory per idle client connection"
@@ -266,39 +274,33 @@ func writeGoals(b *strings.Builder, s *Summary, o Options) {
 // textGoals are the throughput and p99 goals against twemproxy measured
 // like for like: vbproxy driven in the text protocol (ASCII), as twemproxy
 // is. Rows appear only for the tools that drove vbproxy in ASCII.
-func textGoals(s *Summary, o Options) []goalRow {
-	var rows []goalRow
+func textGoals(rows *goalRows, s *Summary, o Options) {
 	v, t := s.Mc(TargetVbproxy, "ascii", o.MainConns), s.Mc(TargetTwemproxy, "ascii", o.MainConns)
 	if v != nil {
-		name := fmt.Sprintf("vbproxy (text) throughput / twemproxy (memcaslap, %d conns, both ASCII)", o.MainConns)
-		if t != nil && t.OpsPerSec > 0 && v.OpsPerSec > 0 {
-			r := v.OpsPerSec / t.OpsPerSec
-			rows = append(rows, goalRow{name, fmt.Sprintf("%.2fx", r), fmt.Sprintf("≥ %.2fx", GoalVsTwemproxy), verdict(r >= GoalVsTwemproxy)})
-		} else {
-			rows = append(rows, goalRow{name, "not measured", fmt.Sprintf("≥ %.2fx", GoalVsTwemproxy), "unknown"})
+		ok := t != nil && t.OpsPerSec > 0 && v.OpsPerSec > 0
+		r := 0.0
+		if ok {
+			r = v.OpsPerSec / t.OpsPerSec
 		}
+		rows.atLeast(fmt.Sprintf("vbproxy (text) throughput / twemproxy (memcaslap, %d conns, both ASCII)", o.MainConns), r, GoalVsTwemproxy, "%.2fx", ok, "")
 	}
 	main := Point{o.MainConns, o.MainPipeline}
 	vb, tw := s.Vb(TargetVbproxy, "ascii", main), s.Vb(TargetTwemproxy, "ascii", main)
 	if vb == nil {
-		return rows
+		return
 	}
-	name := fmt.Sprintf("vbproxy (text) throughput / twemproxy (vbbench, %d conns, pipeline %d, both ASCII)", main.Conns, main.Pipeline)
-	if tw != nil && tw.OpsPerSec > 0 {
-		r := vb.OpsPerSec / tw.OpsPerSec
-		rows = append(rows, goalRow{name, fmt.Sprintf("%.2fx", r), fmt.Sprintf("≥ %.2fx", GoalVbVsTwemproxy16), verdict(r >= GoalVbVsTwemproxy16)})
-	} else {
-		rows = append(rows, goalRow{name, "not measured", fmt.Sprintf("≥ %.2fx", GoalVbVsTwemproxy16), "unknown"})
+	ok := tw != nil && tw.OpsPerSec > 0
+	r := 0.0
+	if ok {
+		r = vb.OpsPerSec / tw.OpsPerSec
 	}
-	name = fmt.Sprintf("vbproxy (text) p99 / twemproxy p99 (vbbench, %d conns, pipeline %d, both ASCII)", main.Conns, main.Pipeline)
-	if tw != nil && tw.Latency.P99 > 0 {
-		r := vb.Latency.P99 / tw.Latency.P99
-		rows = append(rows, goalRow{name, fmt.Sprintf("%.2fx (%s vs %s µs)", r, us(vb.Latency.P99), us(tw.Latency.P99)),
-			fmt.Sprintf("≤ %.2fx", GoalP99VsTwemprx), verdict(r <= GoalP99VsTwemprx)})
-	} else {
-		rows = append(rows, goalRow{name, "not measured", fmt.Sprintf("≤ %.2fx", GoalP99VsTwemprx), "unknown"})
+	rows.atLeast(fmt.Sprintf("vbproxy (text) throughput / twemproxy (vbbench, %d conns, pipeline %d, both ASCII)", main.Conns, main.Pipeline), r, GoalVbVsTwemproxy16, "%.2fx", ok, "")
+	ok = tw != nil && tw.Latency.P99 > 0
+	r, detail := 0.0, ""
+	if ok {
+		r, detail = vb.Latency.P99/tw.Latency.P99, fmt.Sprintf(" (%s vs %s µs)", us(vb.Latency.P99), us(tw.Latency.P99))
 	}
-	return rows
+	rows.atMost(fmt.Sprintf("vbproxy (text) p99 / twemproxy p99 (vbbench, %d conns, pipeline %d, both ASCII)", main.Conns, main.Pipeline), r, GoalP99VsTwemprx, ok, detail)
 }
 
 func writeMemcaslap(b *strings.Builder, s *Summary) {

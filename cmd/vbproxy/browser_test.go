@@ -68,6 +68,9 @@ type gridView struct {
 	Marker   int               `json:"marker"` // set by the test; survives only without a reload
 }
 
+// readEvents reads the events list, newest first.
+const readEvents = `[...document.querySelectorAll('[data-events] li')].map(li => li.textContent)`
+
 const readGrid = `(() => {
 	const sec = document.querySelector('section.bucket[data-bucket="default"]');
 	const cells = sec.querySelectorAll('[data-grid] > i');
@@ -322,7 +325,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	// map without it may arrive first.
 	downEvent := "node " + lost.KVAddr() + " down"
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		events, _ := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('[data-events] li')].map(li => li.textContent)`))
+		events, _ := chromedp.Run(ctx, chromedp.Evaluate[[]string](readEvents))
 		if strings.Contains(strings.Join(events, "\n"), downEvent) {
 			break
 		}
@@ -340,7 +343,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 
 	// The events list tells the story.
-	events, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('[data-events] li')].map(li => li.textContent)`))
+	events, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](readEvents))
 	if err != nil {
 		t.Fatal(err)
 	}
