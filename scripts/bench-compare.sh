@@ -150,6 +150,13 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 (( $(ulimit -n) >= IDLE_CONNS + 1000 )) || die "ulimit -n is $(ulimit -n), need at least $((IDLE_CONNS + 1000)) for $IDLE_CONNS idle connections"
 
 # ---- binaries ---------------------------------------------------------------
+# The code's revision, taken when the binaries are built (files that change
+# during the run are not in them); the report files this script writes do not
+# make it dirty.
+VBPROXY_REV=$(git -C "$ROOT" describe --always 2>/dev/null || echo unknown)
+if [ -n "$(git -C "$ROOT" status --porcelain -- . ':!BENCHMARKS.md' ':!bench/results' 2>/dev/null)" ]; then
+	VBPROXY_REV="$VBPROXY_REV-dirty"
+fi
 if [[ -z ${VBPROXY_BIN:-} || -z ${VBBENCH_BIN:-} ]]; then
 	log "building vbproxy and vbbench"
 	(cd "$ROOT" && go build -trimpath -o "$WORK/bin/" ./cmd/vbproxy ./cmd/vbbench) || die "go build failed"
@@ -613,11 +620,6 @@ done
 
 # ---- report -------------------------------------------------------------------------
 cp "$RESULTS" "$RES_DIR/results.jsonl"
-# The code's revision; the report files this script writes do not make it dirty.
-VBPROXY_REV=$(git -C "$ROOT" describe --always 2>/dev/null || echo unknown)
-if [ -n "$(git -C "$ROOT" status --porcelain -- . ':!BENCHMARKS.md' ':!bench/results' 2>/dev/null)" ]; then
-	VBPROXY_REV="$VBPROXY_REV-dirty"
-fi
 MC_WORKLOAD="memcaslap: 32-byte keys, $VALUE_SIZE-byte values, $(awk "BEGIN{print $RATIO*100}")% gets, key window 1k per connection, ${DURATION} s per run, 2 threads"
 VB_WORKLOAD="vbbench: $KEYS keys per target (populated once, distinct prefixes), uniform, $VALUE_SIZE-byte values, $(awk "BEGIN{print $RATIO*100}")% gets, ${WARMUP} s warm-up then ${DURATION} s measured per run"
 "$VBBENCH" report -results "$RESULTS" -out "$OUT_MD" -notes-from "$NOTES_FROM" -svg "$RES_DIR/bench-compare.svg" \
