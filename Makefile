@@ -14,7 +14,7 @@ BINARIES    := vbproxy cbsim vbbench
 
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: all build test check vet staticcheck race tidy-check deploy-test bench bench-compare bench-ab fuzz run clean docker soak
+.PHONY: all build test check vet staticcheck race tidy-check deploy-test bench bench-compare bench-ab latency-floor fuzz run clean docker soak
 
 all: build
 
@@ -68,6 +68,10 @@ bench-compare: build
 BASELINE ?= HEAD
 bench-ab: build
 	BENCH_BASELINE=$(BASELINE) bash scripts/bench-compare.sh
+
+## latency-floor: p50 at 1x1 of direct memcached against a bare relay (blocking and polling), vbproxy and twemproxy, with CPU per request
+latency-floor:
+	bash scripts/latency-floor.sh
 
 ## fuzz: a short run of every fuzz target (FUZZTIME each)
 fuzz:
