@@ -97,8 +97,15 @@ declare -A ADDR=([direct]=127.0.0.1:$MC [relay]=127.0.0.1:$RELAY [relay-spin]=12
 declare -A PROTO=([direct]=binary [relay]=binary [relay-spin]=binary [vbproxy]=binary [twemproxy]=ascii)
 declare -A PID=([direct]="" [relay]=$RELAY_PID [relay-spin]=$SPIN_PID [vbproxy]=$VBP_PID [twemproxy]=$TW_PID)
 TARGETS=(direct relay relay-spin vbproxy twemproxy)
-# cpu_ticks PID: the process's user plus system time, in clock ticks (0 for none).
-cpu_ticks() { [[ -n $1 ]] && awk '{print $14 + $15}' "/proc/$1/stat" || echo 0; }
+# cpu_ticks PID: the process's user plus system time, in clock ticks (0 for
+# no process: direct access). A proxy that has exited fails the run.
+cpu_ticks() {
+	if [[ -z $1 ]]; then
+		echo 0
+	else
+		awk '{print $14 + $15}' "/proc/$1/stat"
+	fi
+}
 for t in "${TARGETS[@]}"; do
 	# Populate each target's keys through it once (the ASCII and binary keys are the same).
 	"$VBBENCH" run -addr "${ADDR[$t]}" -protocol "${PROTO[$t]}" -keys 10000 -conns 4 -ops 100 -warmup 0s >/dev/null
