@@ -26,72 +26,19 @@ DURATION=${DURATION:-3}
 for tool in /usr/bin/memcached /usr/sbin/nutcracker cc go python3; do
 	command -v "$tool" >/dev/null || { echo "latency-floor: $tool not found (apt-get install memcached nutcracker gcc)" >&2; exit 1; }
 done
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
-if [[ -z ${VBPROXY_BIN:-} || -z ${VBBENCH_BIN:-} ]]; then
-	go build -o "$WORK/" ./cmd/vbproxy ./cmd/vbbench
-fi
-VBPROXY=${VBPROXY_BIN:-$WORK/vbproxy}
-VBBENCH=${VBBENCH_BIN:-$WORK/vbbench}
+# shellcheck source=lib/one-node.sh
+source scripts/lib/one-node.sh
+start_one_node
 cc -O2 -pthread -o "$WORK/relay" bench/relay/relay.c
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
-
-MC=$(free_port)
-memcached -l 127.0.0.1 -p "$MC" -U 0 -t 1 -m 64 -u nobody &
-PIDS+=($!)
-wait_port "$MC"
 RELAY=$(free_port)
 "$WORK/relay" "$RELAY" "$MC" &
 RELAY_PID=$!
-PIDS+=($!)
+PIDS+=("$RELAY_PID")
 SPIN=$(free_port)
 "$WORK/relay" "$SPIN" "$MC" spin &
 SPIN_PID=$!
-PIDS+=($!)
-python3 - "$MC" >"$WORK/map.json" <<'PY'
-import json, sys
-node = "127.0.0.1:" + sys.argv[1]
-print(json.dumps({"rev": 1, "name": "default", "nodeLocator": "vbucket",
-  "vBucketServerMap": {"hashAlgorithm": "CRC", "numReplicas": 0, "serverList": [node],
-                       "vBucketMap": [[0] for _ in range(1024)]}}))
-PY
-VBP=$(free_port)
-cat >"$WORK/vbproxy.yaml" <<YML
-listeners:
-  - address: 127.0.0.1:$VBP
-    bucket: default
-cluster:
-  map_file: $WORK/map.json
-upstream:
-  pool_size: 1
-admin:
-  address: ""
-log:
-  level: warn
-YML
-"$VBPROXY" -config "$WORK/vbproxy.yaml" >"$WORK/vbproxy.log" 2>&1 &
-VBP_PID=$!
-PIDS+=($!)
-TW=$(free_port)
-cat >"$WORK/tw.yml" <<YML
-floor:
-  listen: 127.0.0.1:$TW
-  hash: fnv1a_64
-  distribution: ketama
-  timeout: 2500
-  preconnect: true
-  auto_eject_hosts: false
-  server_connections: 1
-  servers:
-   - 127.0.0.1:$MC:1 mc0
-YML
-/usr/sbin/nutcracker -c "$WORK/tw.yml" -s "$(free_port)" -a 127.0.0.1 -o "$WORK/tw.log" &
-TW_PID=$!
-PIDS+=($!)
-wait_port "$RELAY" && wait_port "$SPIN" && wait_port "$VBP" && wait_port "$TW"
+PIDS+=("$SPIN_PID")
+wait_port "$RELAY" && wait_port "$SPIN"
 
 declare -A ADDR=([direct]=127.0.0.1:$MC [relay]=127.0.0.1:$RELAY [relay-spin]=127.0.0.1:$SPIN [vbproxy]=127.0.0.1:$VBP [twemproxy]=127.0.0.1:$TW)
 declare -A PROTO=([direct]=binary [relay]=binary [relay-spin]=binary [vbproxy]=binary [twemproxy]=ascii)
@@ -127,7 +74,7 @@ for r in $(seq "$ROUNDS"); do
 	done
 done
 [[ -n ${RESULTS:-} ]] && cp "$WORK/results" "$RESULTS"
-python3 - "$WORK/results" "$ROUNDS" <<'PY'
+python3 - "$WORK/results" "$ROUNDS" "${TARGETS[@]}" <<'PY'
 import sys, statistics
 rows = [l.split() for l in open(sys.argv[1])]
 by = {}
@@ -137,7 +84,7 @@ direct = by["direct"]
 print(f"{sys.argv[2]} rounds, vbbench 1x1, targets in rotated order per round; p50 ratio = target / direct in the same round\n")
 print("| target | ops/s (median) | p50 µs (median) | p50 µs (min-max) | p50 / direct (median) | p50 / direct (min-max) | proxy CPU µs/req (median) | errors |")
 print("|---|---:|---:|---|---:|---|---:|---:|")
-for t in ["direct", "relay", "relay-spin", "vbproxy", "twemproxy"]:
+for t in sys.argv[3:]:
     v = by[t]
     ops = statistics.median(x[0] for x in v.values())
     p50s = [x[1] for x in v.values()]

@@ -16,63 +16,9 @@ POINTS=${POINTS:-"1x1 16x1"}
 for tool in /usr/bin/memcached /usr/sbin/nutcracker perf go; do
 	command -v "$tool" >/dev/null || { echo "syscalls-per-request: $tool not found (apt-get install memcached nutcracker linux-perf)" >&2; exit 1; }
 done
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
-if [[ -z ${VBPROXY_BIN:-} || -z ${VBBENCH_BIN:-} ]]; then
-	go build -o "$WORK/" ./cmd/vbproxy ./cmd/vbbench
-fi
-VBPROXY=${VBPROXY_BIN:-$WORK/vbproxy}
-VBBENCH=${VBBENCH_BIN:-$WORK/vbbench}
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
-
-MC=$(free_port)
-memcached -l 127.0.0.1 -p "$MC" -U 0 -t 1 -m 64 -u nobody &
-PIDS+=($!)
-wait_port "$MC"
-python3 - "$MC" >"$WORK/map.json" <<'PY'
-import json, sys
-node = "127.0.0.1:" + sys.argv[1]
-print(json.dumps({"rev": 1, "name": "default", "nodeLocator": "vbucket",
-  "vBucketServerMap": {"hashAlgorithm": "CRC", "numReplicas": 0, "serverList": [node],
-                       "vBucketMap": [[0] for _ in range(1024)]}}))
-PY
-VBP=$(free_port)
-cat >"$WORK/vbproxy.yaml" <<YML
-listeners:
-  - address: 127.0.0.1:$VBP
-    bucket: default
-cluster:
-  map_file: $WORK/map.json
-upstream:
-  pool_size: 1
-admin:
-  address: ""
-log:
-  level: warn
-YML
-"$VBPROXY" -config "$WORK/vbproxy.yaml" >"$WORK/vbproxy.log" 2>&1 &
-VBP_PID=$!
-PIDS+=("$VBP_PID")
-TW=$(free_port)
-cat >"$WORK/tw.yml" <<YML
-bench:
-  listen: 127.0.0.1:$TW
-  hash: fnv1a_64
-  distribution: ketama
-  timeout: 2500
-  preconnect: true
-  auto_eject_hosts: false
-  server_connections: 1
-  servers:
-   - 127.0.0.1:$MC:1 mc0
-YML
-/usr/sbin/nutcracker -c "$WORK/tw.yml" -s "$(free_port)" -a 127.0.0.1 -o "$WORK/tw.log" &
-TW_PID=$!
-PIDS+=("$TW_PID")
-wait_port "$VBP" && wait_port "$TW"
+# shellcheck source=lib/one-node.sh
+source scripts/lib/one-node.sh
+start_one_node
 
 measure() { # name pid addr protocol conns pipeline
 	local name=$1 pid=$2 addr=$3 proto=$4 conns=$5 pipe=$6
